@@ -1,0 +1,1 @@
+"""OpenAI-compatible chat function (package name = function folder, unique across functions)."""

@@ -1,0 +1,92 @@
+"""Forward a request to LiteLLM as the caller made it, and relay the answer back unchanged.
+
+The caller's own credentials travel with the request, so LiteLLM enforces that key's budgets,
+limits and model access. Status codes and error bodies come back as LiteLLM sent them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway_core.errors import UpstreamError, map_upstream_errors
+from gateway_core.http import litellm_client
+
+__all__ = ["forward", "relay_headers", "upstream_request"]
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) plus those the transport recomputes.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+# Lambda Web Adapter's context headers: large, internal, and of no use to LiteLLM.
+_INTERNAL = frozenset({"x-amzn-request-context", "x-amzn-lambda-context"})
+_NOT_FORWARDED = _HOP_BY_HOP | _INTERNAL | {"accept-encoding"}
+
+ErrorEvent = Callable[[UpstreamError], bytes]
+
+
+def upstream_request(request: Request, content: bytes, path: str | None = None) -> httpx.Request:
+    """The request to send to LiteLLM: same method, path, query and end-to-end headers."""
+    headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_FORWARDED]
+    # identity: we relay bytes as they arrive, so nothing may be compressed in between.
+    headers.append(("accept-encoding", "identity"))
+    url = httpx.URL(path=path or request.url.path, query=request.url.query.encode())
+    return litellm_client().build_request(request.method, url, headers=headers, content=content)
+
+
+def relay_headers(headers: httpx.Headers) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k not in _HOP_BY_HOP and k != "content-encoding"}
+
+
+async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEvent | None = None) -> Response:
+    """Send ``upstream`` and return LiteLLM's answer.
+
+    With ``stream``, a successful answer is relayed chunk by chunk as LiteLLM produces it; a
+    failure after the first byte ends the stream with ``error_event(error)`` instead of a silent
+    cut. Non-2xx answers are always read whole and returned as they are.
+    """
+    client = litellm_client()
+    with map_upstream_errors():
+        response = await client.send(upstream, stream=True)
+    if not stream or not 200 <= response.status_code < 300:
+        try:
+            with map_upstream_errors():
+                body = await response.aread()
+        finally:
+            await response.aclose()
+        return Response(body, status_code=response.status_code, headers=relay_headers(response.headers))
+    return StreamingResponse(
+        _relay(response, error_event),
+        status_code=response.status_code,
+        headers=relay_headers(response.headers),
+    )
+
+
+async def _relay(response: httpx.Response, error_event: ErrorEvent | None) -> AsyncIterator[bytes]:
+    # Runs until LiteLLM ends the stream; a client disconnect cancels it, and the finally
+    # clause then closes the upstream connection so LiteLLM stops generating.
+    try:
+        with map_upstream_errors():
+            async for chunk in response.aiter_raw():
+                yield chunk
+    except UpstreamError as error:
+        if error_event is not None:
+            yield error_event(error)
+    finally:
+        await response.aclose()
+

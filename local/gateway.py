@@ -1,0 +1,128 @@
+"""A local stand-in for API Gateway: one ASGI app that routes exactly as template.yaml does.
+
+Function routes go to the functions' own FastAPI apps (the code Lambda runs), in process; the
+API's HTTP-proxy routes go to LiteLLM, as the VPC-link integration does in AWS. ``GET /health``
+is local only: 200 once every component of the stack answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import sys
+
+import httpx
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway_core.forwarding import forward, upstream_request
+from gateway_core.http import close_clients
+from local.template import LITELLM, FunctionSpec, Route, functions, load_routes, load_template
+
+__all__ = ["LocalApiGateway", "create_gateway"]
+
+
+def load_function_app(spec: FunctionSpec) -> ASGIApp:
+    source = str(spec.source_dir)
+    if source not in sys.path:
+        sys.path.insert(0, source)
+    module = importlib.import_module(f"{spec.package}.app")
+    app: ASGIApp = module.app
+    return app
+
+
+async def litellm_passthrough(scope: Scope, receive: Receive, send: Send) -> None:
+    """The HTTP-proxy integration: everything no function serves reaches LiteLLM unchanged."""
+    request = Request(scope, receive)
+    response = await forward(upstream_request(request, await request.body()), stream=True)
+    await response(scope, receive, send)
+
+
+class LocalApiGateway:
+    def __init__(self, routes: list[Route], targets: dict[str, ASGIApp], health_urls: dict[str, str]) -> None:
+        self.routes = routes
+        self.targets = targets
+        self.health_urls = health_urls
+        self._health_client: httpx.AsyncClient | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/health" and scope["method"] in {"GET", "HEAD"}:
+            await (await self._health())(scope, receive, send)
+            return
+        # API Gateway matches the path as sent: a %2F inside {modelId} stays in one segment.
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        for route in self.routes:
+            if route.matches(scope["method"], path):
+                await self.targets[route.target](scope, receive, send)
+                return
+        missing = JSONResponse({"message": "Missing Authentication Token"}, 403, headers={"x-amzn-ErrorType": "MissingAuthenticationTokenException"})
+        await missing(scope, receive, send)
+
+    async def _health(self) -> Response:
+        client = self._health_client = self._health_client or httpx.AsyncClient(timeout=2, trust_env=False)
+
+        async def check(url: str) -> bool:
+            try:
+                return (await client.get(url)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        results = await asyncio.gather(*(check(url) for url in self.health_urls.values()))
+        components = {name: "ready" if ok else "unavailable" for name, ok in zip(self.health_urls, results, strict=True)}
+        ready = all(results)
+        return JSONResponse({"status": "ready" if ready else "starting", "components": components}, 200 if ready else 503)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await close_clients()
+                if self._health_client is not None:
+                    await self._health_client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_gateway(health_urls: dict[str, str] | None = None) -> LocalApiGateway:
+    template = load_template()
+    targets: dict[str, ASGIApp] = {spec.logical_id: load_function_app(spec) for spec in functions(template)}
+    targets[LITELLM] = litellm_passthrough
+    if health_urls is None:
+        health_urls = json.loads(os.environ.get("LOCAL_HEALTH_URLS", "{}"))
+    return LocalApiGateway(load_routes(template), targets, health_urls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m local.gateway")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--ssl-certfile")
+    parser.add_argument("--ssl-keyfile")
+    args = parser.parse_args()
+    uvicorn.run(
+        create_gateway(),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=60,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
+
+
+if __name__ == "__main__":
+    main()

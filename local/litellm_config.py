@@ -1,0 +1,69 @@
+"""The local LiteLLM config: ecs_litellm/config.yaml plus the fake provider.
+
+Bedrock models stay in the list (they answer when AWS credentials are in the environment);
+external providers are added when their key is set; Redis is kept when one is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from local.template import REPO_ROOT
+
+__all__ = ["FAKE_MODELS", "build_config", "write_config"]
+
+CLOUD_CONFIG = REPO_ROOT / "ecs_litellm" / "config.yaml"
+# Fake model costs are set so budgets trigger (LiteLLM prices unknown models at 0).
+_COSTS = {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002}
+FAKE_MODELS = ("fake-gpt", "fake-embedding")
+_REAL_PROVIDERS = {
+    "OPENAI_API_KEY": ("gpt-4.1-mini", "openai/gpt-4.1-mini"),
+    "ANTHROPIC_API_KEY": ("claude-sonnet-4-5", "anthropic/claude-sonnet-4-5-20250929"),
+    "GEMINI_API_KEY": ("gemini-2.5-flash", "gemini/gemini-2.5-flash"),
+}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ if environ is None else environ)
+    config: dict[str, Any] = yaml.safe_load(CLOUD_CONFIG.read_text())
+    config["model_list"] = [
+        {"model_name": "fake-gpt", "litellm_params": {"model": "openai/fake-gpt", "api_base": f"{fake_url}/v1", "api_key": "fake", **_COSTS}},
+        {"model_name": "fake-embedding", "litellm_params": {"model": "openai/fake-embedding", "api_base": f"{fake_url}/v1", "api_key": "fake", **_COSTS}},
+        *config["model_list"],
+        *[
+            {"model_name": name, "litellm_params": {"model": model, "api_key": f"os.environ/{key}"}}
+            for key, (name, model) in _REAL_PROVIDERS.items()
+            if env.get(key)
+        ],
+    ]
+    settings = config.setdefault("litellm_settings", {})
+    # Let per-request x-fake-* knobs reach the fake provider through LiteLLM.
+    settings["model_group_settings"] = {"forward_client_headers_to_llm_api": list(FAKE_MODELS)}
+    router = config.setdefault("router_settings", {})
+    redis_host, redis_port = env.get("REDIS_HOST", "127.0.0.1"), int(env.get("REDIS_PORT", "6379"))
+    if _reachable(redis_host, redis_port):
+        router.update(redis_host=redis_host, redis_port=redis_port, redis_password=env.get("REDIS_PASSWORD") or None)
+    else:
+        for key in ("redis_host", "redis_port", "redis_password"):
+            router.pop(key, None)
+    config.setdefault("general_settings", {})["proxy_batch_write_at"] = 2  # spend visible quickly
+    return config
+
+
+def write_config(path: Path, fake_url: str) -> dict[str, Any]:
+    config = build_config(fake_url)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return config

@@ -1,0 +1,94 @@
+"""Child processes of the local stack: started in their own session, logged to files, and
+stopped with every descendant (LiteLLM starts engine helpers in process groups of their own)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+__all__ = ["Child", "free_port", "port_in_use", "spawn", "wait_http"]
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM the process and all its descendants, SIGKILL whatever is left after ``timeout``."""
+        try:
+            root = psutil.Process(self.process.pid)
+            family = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        for proc in family:
+            try:
+                proc.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(family, timeout=timeout)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+        if self.process.poll() is None:
+            self.process.wait(5)
+
+
+def spawn(name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path, cwd: Path | None = None) -> Child:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        # A session of its own: a terminal Ctrl-C reaches only the supervisor, which then stops
+        # the children in order instead of racing them.
+        process = subprocess.Popen(  # noqa: S603 (argv built by us)
+            list(argv), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Child(name, process, log_path)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_http(url: str, deadline_s: float, alive: Callable[[], bool], headers: dict[str, str] | None = None) -> bool:
+    """Poll ``url`` until it answers 200, the deadline passes, or ``alive()`` turns false."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end and alive():
+        try:
+            request = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (local URL)
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    return False
+

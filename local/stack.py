@@ -1,0 +1,235 @@
+"""`make dev`: the whole gateway on localhost, in the foreground, until Ctrl-C.
+
+Starts the fake provider, DynamoDB (moto), Postgres, LiteLLM and the gateway, waits until every
+one answers, prints where everything is, and on SIGINT/SIGTERM stops all of it.
+
+Configuration (environment):
+  GATEWAY_PORT (8080) LITELLM_PORT (4000) FAKE_PROVIDER_PORT (8090) MOTO_PORT (5050); 0 = any free
+  LITELLM_MASTER_KEY (sk-local-master)   DATABASE_URL (unset: embedded Postgres in the data dir)
+  AWS_ENDPOINT_URL_DYNAMODB (unset: moto)   LOCAL_DATA_DIR (.local)   LITELLM_VENV (.venv-litellm)
+  LITELLM_OFFLINE_DB (../shared/litellm-offline-db when present: Prisma engines cannot be fetched)
+  LOCAL_STARTUP_TIMEOUT_S (240)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from local.litellm_config import write_config
+from local.postgres import start_postgres
+from local.processes import Child, free_port, port_in_use, spawn, wait_http
+from local.template import REPO_ROOT, load_routes
+
+__all__ = ["main"]
+
+
+class Shutdown(Exception):
+    """Raised by the signal handler: unwinds whatever is running into the cleanup."""
+
+
+def say(message: str) -> None:
+    print(f"[local] {message}", flush=True)
+
+
+@dataclass
+class Ports:
+    gateway: int
+    litellm: int
+    fake: int
+    moto: int
+
+    @classmethod
+    def resolve(cls) -> Ports:
+        chosen = {}
+        for name, variable, default in (
+            ("gateway", "GATEWAY_PORT", 8080),
+            ("litellm", "LITELLM_PORT", 4000),
+            ("fake", "FAKE_PROVIDER_PORT", 8090),
+            ("moto", "MOTO_PORT", 5050),
+        ):
+            port = int(os.environ.get(variable, default))
+            if port == 0:
+                port = free_port()
+            elif port_in_use(port):
+                raise SystemExit(f"[local] port {port} is already in use: stop what holds it or set {variable}")
+            chosen[name] = port
+        return cls(**chosen)
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    ports: Ports
+    master_key: str
+    children: list[Child] = field(default_factory=list)
+    stop_postgres: object = None
+    database_note: str = ""
+    dynamodb_url: str = ""
+
+    @property
+    def logs(self) -> Path:
+        return self.data_dir / "logs"
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        child = spawn(name, argv, env, self.logs, cwd=REPO_ROOT)
+        self.children.append(child)
+        return child
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        if callable(self.stop_postgres):
+            self.stop_postgres()
+
+    def wait(self, child: Child, url: str, timeout: float, what: str) -> None:
+        if not wait_http(url, timeout, child.alive):
+            state = "exited" if not child.alive() else f"did not answer within {timeout:.0f} s"
+            raise RuntimeError(f"{what} {state}; last log lines ({child.log_path}):\n{child.log_tail()}")
+
+
+def _litellm_environment(venv: Path, database_url: str, cache_dir: Path) -> dict[str, str]:
+    """The environment LiteLLM needs for Postgres, via the offline Prisma tool when present."""
+    tool = Path(os.environ.get("LITELLM_OFFLINE_DB", REPO_ROOT.parent / "shared" / "litellm-offline-db"))
+    env = {"DATABASE_URL": database_url, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    if not (tool / "prepare").exists():
+        return env  # Prisma downloads its engines itself where the network allows it
+    say("preparing the LiteLLM database (Prisma engine shim, migrations)")
+    result = subprocess.run(  # noqa: S603
+        [str(tool / "prepare"), str(venv), database_url, str(cache_dir)],
+        capture_output=True, text=True, start_new_session=True, check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"litellm-offline-db prepare failed:\n{result.stderr[-3000:]}")
+    for line in result.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        parsed = shlex.split(value)[0] if value else ""
+        env[name] = parsed.replace("$PATH", os.environ.get("PATH", ""))
+    return env
+
+
+def _banner(stack: Stack, elapsed: float) -> str:
+    base = f"http://127.0.0.1:{stack.ports.gateway}"
+    has_bedrock = any(r.path.startswith("/bedrock/") for r in load_routes())
+    lines = [
+        f"ready in {elapsed:.1f} s",
+        "",
+        f"  gateway        {base}   (GET /health)",
+        f"  OpenAI SDK     base_url={base}/v1",
+        *([f"  boto3 Bedrock  endpoint_url={base}/bedrock"] if has_bedrock else []),
+        f"  LiteLLM        http://127.0.0.1:{stack.ports.litellm}   (admin UI: {base}/ui)",
+        f"  fake provider  http://127.0.0.1:{stack.ports.fake}   (models: fake-gpt, fake-embedding)",
+        f"  DynamoDB       {stack.dynamodb_url}",
+        f"  Postgres       {stack.database_note}",
+        f"  master key     {stack.master_key}",
+        f"  logs           {stack.logs}/",
+        "",
+        "  from openai import OpenAI",
+        f'  client = OpenAI(base_url="{base}/v1", api_key="{stack.master_key}")',
+        '  print(client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hi"}]))',
+    ]
+    if has_bedrock:
+        lines += [
+            "",
+            "  import boto3; from botocore import UNSIGNED; from botocore.config import Config",
+            f'  brt = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url="{base}/bedrock",',
+            "                     config=Config(signature_version=UNSIGNED))",
+            "  brt.meta.events.register(\"request-created.*\", lambda request, **_: request.headers.add_header(",
+            f'      "Authorization", "Bearer {stack.master_key}"))',
+            '  print(brt.converse(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "hi"}]}]))',
+        ]
+    lines += ["", "Ctrl-C stops everything."]
+    return "\n".join(f"[local] {line}" if line else "[local]" for line in lines)
+
+
+def _on_signal(signum: int, _: FrameType | None) -> None:
+    raise Shutdown(signal.Signals(signum).name)
+
+
+def run(stack: Stack) -> int:
+    started = time.monotonic()
+    timeout = float(os.environ.get("LOCAL_STARTUP_TIMEOUT_S", "240"))
+    py = sys.executable
+    base_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    say(f"fake provider on 127.0.0.1:{stack.ports.fake}")
+    fake = stack.start("fake-provider", [py, "-m", "fake_provider", "--port", str(stack.ports.fake)], base_env)
+    fake_url = f"http://127.0.0.1:{stack.ports.fake}"
+
+    moto = None
+    stack.dynamodb_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", "")
+    if not stack.dynamodb_url:
+        say(f"DynamoDB (moto) on 127.0.0.1:{stack.ports.moto}")
+        moto = stack.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(stack.ports.moto)], base_env)
+        stack.dynamodb_url = f"http://127.0.0.1:{stack.ports.moto}"
+
+    say("Postgres: " + ("DATABASE_URL" if os.environ.get("DATABASE_URL") else f"embedded, data in {stack.data_dir / 'pgdata'}"))
+    database_url, stack.stop_postgres = start_postgres(stack.data_dir / "pgdata")
+    stack.database_note = "DATABASE_URL" if stack.stop_postgres is None else f"embedded ({stack.data_dir / 'pgdata'})"
+    venv = Path(os.environ.get("LITELLM_VENV", REPO_ROOT / ".venv-litellm"))
+    if not (venv / "bin" / "litellm").exists():
+        raise RuntimeError(f"no LiteLLM in {venv}: run `make install` (or set LITELLM_VENV)")
+    litellm_env = {**base_env, **_litellm_environment(venv, database_url, stack.data_dir / "prisma-cache")}
+    litellm_env["LITELLM_MASTER_KEY"] = stack.master_key
+    config_path = stack.data_dir / "litellm-config.yaml"
+    write_config(config_path, fake_url)
+
+    say(f"LiteLLM on 127.0.0.1:{stack.ports.litellm} (takes ~20 s; log: {stack.logs / 'litellm.log'})")
+    litellm_argv = [str(venv / "bin" / "litellm"), "--config", str(config_path), "--host", "127.0.0.1", "--port", str(stack.ports.litellm)]
+    litellm = stack.start("litellm", litellm_argv, litellm_env)
+    litellm_url = f"http://127.0.0.1:{stack.ports.litellm}"
+
+    health = {"litellm": f"{litellm_url}/health/liveliness", "fake_provider": f"{fake_url}/health", "dynamodb": f"{stack.dynamodb_url}/moto-api/" if moto else stack.dynamodb_url}
+    gateway_env = {
+        **base_env,
+        "GATEWAY_LITELLM_BASE_URL": litellm_url,
+        "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_url,
+        "LOCAL_HEALTH_URLS": json.dumps(health),
+        "POWERTOOLS_SERVICE_NAME": "gateway-local",
+    }
+    say(f"gateway on 127.0.0.1:{stack.ports.gateway}")
+    gateway = stack.start("gateway", [py, "-m", "local.gateway", "--port", str(stack.ports.gateway)], gateway_env)
+
+    stack.wait(fake, f"{fake_url}/health", 30, "the fake provider")
+    if moto is not None:
+        stack.wait(moto, f"{stack.dynamodb_url}/moto-api/", 30, "moto (DynamoDB)")
+    stack.wait(litellm, f"{litellm_url}/health/liveliness", timeout, "LiteLLM")
+    say("LiteLLM is up")
+    stack.wait(gateway, f"http://127.0.0.1:{stack.ports.gateway}/health", 60, "the gateway")
+    print(_banner(stack, time.monotonic() - started), flush=True)
+
+    while True:
+        for child in stack.children:
+            if not child.alive():
+                raise RuntimeError(f"{child.name} exited ({child.process.returncode}); last log lines:\n{child.log_tail()}")
+        time.sleep(0.5)
+
+
+def main() -> int:
+    data_dir = Path(os.environ.get("LOCAL_DATA_DIR", REPO_ROOT / ".local")).resolve()
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    stack = Stack(data_dir, Ports.resolve(), os.environ.get("LITELLM_MASTER_KEY", "sk-local-master"))
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    code = 0
+    try:
+        run(stack)
+    except Shutdown as reason:
+        say(f"{reason}: stopping")
+    except RuntimeError as exc:
+        say(f"ERROR: {exc}")
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        say("stopped")
+    return code

@@ -1,0 +1,121 @@
+"""Read template.yaml the way API Gateway will route it: the single source of routes.
+
+The local gateway, the route tests and the events tests all take their routing from here, so
+local runs cannot drift from the deployed API.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["LITELLM", "REPO_ROOT", "TEMPLATE_PATH", "FunctionSpec", "Route", "functions", "load_routes", "load_template"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+LITELLM = "litellm"  # target of the API's HTTP-proxy (passthrough) routes
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags (!Ref, !Sub …) as opaque values."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    name = suffix if suffix in {"Ref", "Condition"} else f"Fn::{suffix}"
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open() as handle:
+        document: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 (safe loader subclass)
+    return document
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: str  # e.g. functions/openai_chat/
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        """The function's Python package: its folder's name (unique across functions)."""
+        return Path(self.code_uri).name
+
+    @property
+    def source_dir(self) -> Path:
+        return REPO_ROOT / self.code_uri
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # upper case, or ANY
+    path: str  # API Gateway spelling: /bedrock/model/{modelId}/converse, /{proxy+}
+    target: str  # a function's logical id, or LITELLM
+    streaming: bool = False
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\\\{[^/{}]+\\\+\\\}", ".+", re.escape(self.path))  # {name+}: greedy
+        regex = re.sub(r"\\\{[^/{}]+\\\}", "[^/]+", regex)  # {name}: one segment
+        return re.compile(f"^{regex}$")
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        """API Gateway prefers literal segments, then {param}, then {proxy+}."""
+        segments = self.path.strip("/").split("/")
+        greedy = sum(s.endswith("+}") for s in segments)
+        params = sum(s.startswith("{") for s in segments) - greedy
+        return (greedy, params, -len(segments))
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in {"ANY", method.upper()} and bool(self.pattern.match(path))
+
+
+def functions(template: dict[str, Any]) -> list[FunctionSpec]:
+    global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    specs = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+        specs.append(FunctionSpec(logical_id, props["CodeUri"], env))
+    return specs
+
+
+def load_routes(template: dict[str, Any] | None = None) -> list[Route]:
+    """Every route of the gateway API, most specific first (the order API Gateway matches in)."""
+    template = template or load_template()
+    routes: list[Route] = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] != "Api":
+                    continue
+                props = event["Properties"]
+                streaming = props.get("ResponseTransferMode") == "RESPONSE_STREAM"
+                routes.append(Route(props["Method"].upper(), props["Path"], logical_id, streaming))
+        elif resource["Type"] == "AWS::Serverless::Api":
+            paths = resource["Properties"].get("DefinitionBody", {}).get("paths", {})
+            for path, methods in paths.items():
+                for method, operation in methods.items():
+                    integration = operation.get("x-amazon-apigateway-integration", {})
+                    if integration.get("type") == "http_proxy":
+                        verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                        routes.append(Route(verb, path, LITELLM, streaming=True))
+    return sorted(routes, key=lambda r: r.specificity)
