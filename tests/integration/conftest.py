@@ -1,0 +1,75 @@
+"""The real local stack, started once per test session exactly as `make dev` starts it.
+
+Teardown is a test too: Ctrl-C (SIGINT) must stop every process and free every port.
+A component that cannot start fails the run with the runner's own message (never a skip).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psutil
+import pytest
+from openai import OpenAI
+
+from local.processes import free_port, port_in_use
+from local.template import REPO_ROOT
+
+MASTER_KEY = "sk-local-master"  # the events/*.json fixtures carry it too
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    gateway_url: str
+    litellm_url: str
+    fake_url: str
+    master_key: str
+
+    def openai(self, api_key: str | None = None, **options: object) -> OpenAI:
+        return OpenAI(base_url=f"{self.gateway_url}/v1", api_key=api_key or self.master_key, max_retries=0, **options)  # type: ignore[arg-type]
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    ports = {name: free_port() for name in ("GATEWAY_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
+    data_dir = REPO_ROOT / ".local" / "test-stack"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_DATA_DIR": str(data_dir), "LITELLM_MASTER_KEY": MASTER_KEY}
+    env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    env.pop("DATABASE_URL", None)
+    if os.environ.get("TEST_DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    log_path = data_dir / "stack.out"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "local"], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
+    deadline = time.monotonic() + 300
+    while not _ready(f"{gateway}/health"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.5)
+    family = psutil.Process(process.pid).children(recursive=True)
+    yield LocalStack(gateway, f"http://127.0.0.1:{ports['LITELLM_PORT']}", f"http://127.0.0.1:{ports['FAKE_PROVIDER_PORT']}", MASTER_KEY)
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(90) == 0, log_path.read_text()[-4000:]
+    left = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"processes left behind after Ctrl-C: {[p.cmdline()[:3] for p in left]}"
+    busy = [port for port in ports.values() if port_in_use(port)]
+    assert not busy, f"ports still listening after Ctrl-C: {busy}"

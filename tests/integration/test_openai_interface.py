@@ -1,0 +1,190 @@
+"""The OpenAI interface through the gateway, with the OpenAI SDK, against LiteLLM and the fake provider."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.integration.conftest import LocalStack
+
+pytestmark = pytest.mark.integration
+HI = [{"role": "user", "content": "hi"}]
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def new_key(stack: LocalStack, **fields: object) -> str:
+    response = httpx.post(f"{stack.gateway_url}/key/generate", headers={"Authorization": f"Bearer {stack.master_key}"}, json=fields, timeout=30)
+    assert response.status_code == 200, response.text
+    return str(response.json()["key"])
+
+
+def test_chat_completion(stack: LocalStack) -> None:
+    response = stack.openai().chat.completions.create(model="fake-gpt", messages=HI)
+    assert response.choices[0].message.content == "The quick brown fox jumps over the lazy"
+    assert response.choices[0].finish_reason == "stop"
+    assert response.usage is not None and response.usage.completion_tokens == 8
+
+
+def test_unversioned_route_serves_the_same(stack: LocalStack) -> None:
+    client = openai.OpenAI(base_url=stack.gateway_url, api_key=stack.master_key, max_retries=0)
+    assert client.chat.completions.create(model="fake-gpt", messages=HI).choices[0].message.content
+
+
+def test_stream_arrives_incrementally_with_usage(stack: LocalStack) -> None:
+    started = time.monotonic()
+    stream = stack.openai().chat.completions.create(
+        model="fake-gpt",
+        messages=HI,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers={"x-fake-chunks": "4", "x-fake-chunk-delay-ms": "150"},
+    )
+    arrivals, text, usage = [], "", None
+    for chunk in stream:
+        arrivals.append(time.monotonic() - started)
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+        if chunk.usage:
+            usage = chunk.usage
+    assert text == "The quick brown fox"
+    assert usage is not None and usage.completion_tokens == 4
+    # 4 chunks 150 ms apart: the first must arrive long before the last (no buffering anywhere).
+    assert arrivals[-1] - arrivals[1] >= 0.35, arrivals
+
+
+def _sse_events(base_url: str, key: str, body: dict[str, object]) -> list[str]:
+    with httpx.stream("POST", f"{base_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return [line for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_stream_is_relayed_as_litellm_sends_it(stack: LocalStack) -> None:
+    body = {"model": "fake-gpt", "messages": HI, "stream": True, "stream_options": {"include_usage": True}}
+    through_gateway = _sse_events(stack.gateway_url, stack.master_key, body)
+    direct = _sse_events(stack.litellm_url, stack.master_key, body)
+    assert through_gateway[-1] == "data: [DONE]"
+    usage = json.loads(through_gateway[-2][6:])["usage"]
+    assert usage["total_tokens"] > 0
+    assert len(through_gateway) == len(direct)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_calls_pass_through(stack: LocalStack, stream: bool) -> None:
+    client = stack.openai()
+    if stream:
+        calls: dict[int, dict[str, str]] = {}
+        finish = None
+        for chunk in client.chat.completions.create(model="fake-gpt", messages=HI, tools=[WEATHER_TOOL], stream=True):
+            for delta in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+                call = calls.setdefault(delta.index, {"name": "", "arguments": ""})
+                call["name"] += (delta.function.name or "") if delta.function else ""
+                call["arguments"] += (delta.function.arguments or "") if delta.function else ""
+            if chunk.choices and chunk.choices[0].finish_reason:
+                finish = chunk.choices[0].finish_reason
+        name, arguments = calls[0]["name"], calls[0]["arguments"]
+    else:
+        response = client.chat.completions.create(model="fake-gpt", messages=HI, tools=[WEATHER_TOOL])
+        finish = response.choices[0].finish_reason
+        [call] = response.choices[0].message.tool_calls or []
+        name, arguments = call.function.name, call.function.arguments  # type: ignore[union-attr]
+    assert finish == "tool_calls"
+    assert name == "get_weather" and json.loads(arguments) == {"city": "fake"}
+
+
+def test_models_and_embeddings_reach_litellm(stack: LocalStack) -> None:
+    client = stack.openai()
+    ids = {model.id for model in client.models.list()}
+    assert {"fake-gpt", "fake-embedding"} <= ids
+    vector = client.embeddings.create(model="fake-embedding", input="hello").data[0].embedding
+    assert len(vector) == 16
+
+
+def test_generated_key_works_and_rpm_limit_is_enforced(stack: LocalStack) -> None:
+    key = new_key(stack, rpm_limit=1, models=["fake-gpt"])
+    client = stack.openai(api_key=key)
+    assert client.chat.completions.create(model="fake-gpt", messages=HI).choices[0].message.content
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="fake-gpt", messages=HI)
+    assert caught.value.status_code == 429
+
+
+def test_invalid_key_is_401_not_200(stack: LocalStack) -> None:
+    with pytest.raises(openai.AuthenticationError) as caught:
+        stack.openai(api_key="sk-not-a-key").chat.completions.create(model="fake-gpt", messages=HI)
+    assert caught.value.status_code == 401
+
+
+def test_model_not_allowed_for_key_is_refused(stack: LocalStack) -> None:
+    key = new_key(stack, models=["fake-embedding"])
+    with pytest.raises(openai.APIStatusError) as caught:
+        stack.openai(api_key=key).chat.completions.create(model="fake-gpt", messages=HI)
+    assert caught.value.status_code in {401, 403}
+    assert "fake-gpt" in str(caught.value.body)
+
+
+def test_exhausted_budget_is_refused(stack: LocalStack) -> None:
+    key = new_key(stack, max_budget=0.0000001, models=["fake-gpt"])
+    client = stack.openai(api_key=key)
+    client.chat.completions.create(model="fake-gpt", messages=HI)  # spends more than the budget
+    deadline = time.monotonic() + 20
+    while True:  # spend is counted asynchronously
+        try:
+            client.chat.completions.create(model="fake-gpt", messages=HI)
+        except openai.APIStatusError as exc:
+            assert exc.status_code in {400, 422}, exc
+            assert "budget" in str(exc.body).lower()
+            return
+        assert time.monotonic() < deadline, "budget never enforced"
+        time.sleep(0.5)
+
+
+def test_provider_errors_keep_their_status(stack: LocalStack) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        stack.openai().chat.completions.create(model="fake-gpt", messages=HI, extra_headers={"x-fake-error-status": "503"})
+    assert caught.value.status_code == 503
+
+
+def test_stream_failure_is_an_error_not_a_clean_end(stack: LocalStack) -> None:
+    stream = stack.openai().chat.completions.create(
+        model="fake-gpt", messages=HI, stream=True, extra_headers={"x-fake-fail-after-chunks": "2"}
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(b"{not json", "not valid JSON"), (b"[]", "JSON object"), (b'{"model": "fake-gpt", "stream": "yes"}', "boolean")],
+)
+def test_malformed_bodies_get_openai_shaped_400(stack: LocalStack, body: bytes, message: str) -> None:
+    response = httpx.post(f"{stack.gateway_url}/v1/chat/completions", content=body, headers={"Authorization": f"Bearer {stack.master_key}"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and message in error["message"]
+
+
+def test_management_routes_reach_litellm(stack: LocalStack) -> None:
+    headers = {"Authorization": f"Bearer {stack.master_key}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=30) as client:
+        user = client.post("/user/new", json={"user_email": "someone@example.com"})
+        assert user.status_code == 200, user.text
+        team = client.post("/team/new", json={"team_alias": "integration"})
+        assert team.status_code == 200, team.text
+        key = user.json()["key"]
+        info = client.get("/key/info", params={"key": key})
+        assert info.status_code == 200 and info.json()["info"]["user_id"] == user.json()["user_id"]
+        assert client.get("/health/liveliness").status_code == 200
+        assert client.get("/health").json()["status"] == "ready"

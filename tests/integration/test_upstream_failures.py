@@ -1,0 +1,141 @@
+"""LiteLLM down, silent or cutting a stream: bounded-time 502/504 or an in-band error, never a hang.
+
+The gateway runs as its own process (python -m local.gateway) against stand-ins for LiteLLM that
+misbehave at the socket level, which a real LiteLLM cannot be made to do on demand.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+
+import openai
+import pytest
+
+from local.processes import free_port
+from local.template import REPO_ROOT
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def _serve(handle: Callable[[socket.socket], None]) -> tuple[int, Callable[[], None]]:
+    """A raw TCP server on 127.0.0.1 running ``handle`` per connection, until stopped."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed by close()
+                return
+            held.append(connection)
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+
+    def close() -> None:
+        stop.set()
+        for connection in held:
+            connection.close()
+        server.close()
+
+    return server.getsockname()[1], close
+
+
+def _silent(connection: socket.socket) -> None:
+    connection.recv(65536)  # read the request, never answer
+
+
+def _cut_stream(connection: socket.socket) -> None:
+    connection.recv(65536)
+    chunk = b'data: {"id":"x","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    connection.sendall(head + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+    time.sleep(0.2)
+    connection.close()  # mid-stream, without the terminating chunk
+
+
+def _start_gateway(litellm_port: int) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_LITELLM_BASE_URL": f"http://127.0.0.1:{litellm_port}",
+        "GATEWAY_LITELLM_CONNECT_TIMEOUT_S": "1",
+        "GATEWAY_LITELLM_READ_TIMEOUT_S": "1",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "local.gateway", "--port", str(port)], env=env, cwd=REPO_ROOT)  # noqa: S603
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)  # noqa: S310
+            break
+        except OSError:
+            time.sleep(0.1)
+    return url, process
+
+
+@pytest.fixture
+def gateway_to() -> Iterator[Callable[[int], str]]:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(litellm_port: int) -> str:
+        url, process = _start_gateway(litellm_port)
+        processes.append(process)
+        return url
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(10)
+
+
+def _client(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="sk-any", max_retries=0, timeout=30)
+
+
+def test_litellm_unreachable_is_a_quick_502(gateway_to: Callable[[int], str]) -> None:
+    url = gateway_to(free_port())  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as caught:
+        _client(url).chat.completions.create(model="fake-gpt", messages=HI)
+    assert caught.value.status_code == 502
+    assert caught.value.body["type"] == "api_error" and "unreachable" in caught.value.body["message"]  # type: ignore[index]
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_litellm_silent_is_a_504_after_the_read_timeout(gateway_to: Callable[[int], str], stream: bool) -> None:
+    port, close = _serve(_silent)
+    try:
+        url = gateway_to(port)
+        started = time.monotonic()
+        with pytest.raises(openai.APIStatusError) as caught:
+            _client(url).chat.completions.create(model="fake-gpt", messages=HI, stream=stream)
+        assert caught.value.status_code == 504
+        assert 0.9 < time.monotonic() - started < 5
+    finally:
+        close()
+
+
+def test_stream_cut_by_litellm_ends_with_an_error_event(gateway_to: Callable[[int], str]) -> None:
+    port, close = _serve(_cut_stream)
+    try:
+        stream = _client(gateway_to(port)).chat.completions.create(model="fake-gpt", messages=HI, stream=True)
+        received = []
+        with pytest.raises(openai.APIError, match="unreachable"):
+            for chunk in stream:
+                received.append(chunk.choices[0].delta.content)
+        assert received == ["Hel"]
+    finally:
+        close()

@@ -1,0 +1,73 @@
+"""template.yaml is the single source of routes: the apps, the local gateway and the events agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi.routing import APIRoute
+
+from local.gateway import load_function_app
+from local.template import LITELLM, REPO_ROOT, Route, functions, load_routes, load_template
+
+NOT_API_ROUTES = {("GET", "/health")}  # readiness for the Lambda Web Adapter only
+
+
+def _app_routes(spec_app: object) -> set[tuple[str, str]]:
+    routes = set()
+    for route in getattr(spec_app, "routes", []):
+        if isinstance(route, APIRoute):
+            path = route.path.replace(":path}", "+}")  # FastAPI {x:path} == API Gateway {x+}
+            routes |= {(method, path) for method in route.methods}
+    return routes - NOT_API_ROUTES
+
+
+def test_every_function_serves_exactly_its_template_routes() -> None:
+    template = load_template()
+    routes = load_routes(template)
+    specs = functions(template)
+    assert specs, "the template declares no function"
+    for spec in specs:
+        declared = {(r.method, r.path) for r in routes if r.target == spec.logical_id}
+        assert declared, f"{spec.logical_id} has no Api event"
+        assert _app_routes(load_function_app(spec)) == declared, spec.logical_id
+
+
+def test_everything_else_reaches_litellm() -> None:
+    routes = load_routes()
+    passthrough = [r for r in routes if r.target == LITELLM]
+    assert [r.path for r in passthrough] == ["/{proxy+}"]
+    first = {p: next(r.target for r in routes if r.matches("POST", p)) for p in ("/v1/chat/completions", "/key/generate")}
+    assert first == {"/v1/chat/completions": "OpenAIChatFunction", "/key/generate": LITELLM}
+    assert next(r.target for r in routes if r.matches("GET", "/v1/models")) == LITELLM
+
+
+def test_streaming_routes_are_declared_as_streaming() -> None:
+    chat = [r for r in load_routes() if r.target == "OpenAIChatFunction"]
+    assert chat and all(r.streaming for r in chat)
+
+
+def test_every_route_has_an_event_and_every_event_a_route() -> None:
+    routes = [r for r in load_routes() if r.target != LITELLM]
+    events = {p.name: json.loads(p.read_text()) for p in (REPO_ROOT / "events").glob("*.json")}
+    covered = {(e["httpMethod"], e["resource"]) for e in events.values()}
+    assert {(r.method, r.path) for r in routes} <= covered
+    for name, event in events.items():
+        assert any(r.method == event["httpMethod"] and r.path == event["resource"] for r in routes), name
+        assert any(r.matches(event["httpMethod"], event["path"]) for r in routes), name
+
+
+def test_route_matching_follows_api_gateway_rules() -> None:
+    one = Route("POST", "/bedrock/model/{modelId}/converse", "F")
+    greedy = Route("ANY", "/{proxy+}", LITELLM)
+    assert one.matches("POST", "/bedrock/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aprompt%2FABC/converse")
+    assert not one.matches("POST", "/bedrock/model/a/b/converse")
+    assert not one.matches("GET", "/bedrock/model/m/converse")
+    assert greedy.matches("DELETE", "/key/delete") and not greedy.matches("GET", "/")
+    assert sorted([greedy, one], key=lambda r: r.specificity) == [one, greedy]
+
+
+def test_function_code_uri_is_its_package() -> None:
+    for spec in functions(load_template()):
+        assert (Path(spec.source_dir) / spec.package / "app.py").is_file(), spec.code_uri
+        assert (Path(spec.source_dir) / "run.sh").is_file(), "Lambda Web Adapter entry point missing"
