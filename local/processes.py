@@ -4,6 +4,7 @@ stopped with every descendant (LiteLLM starts engine helpers in process groups o
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -78,13 +79,13 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_http(url: str, deadline_s: float, alive: Callable[[], bool], headers: dict[str, str] | None = None) -> bool:
+def wait_http(url: str, deadline_s: float, alive: Callable[[], bool], cafile: Path | None = None) -> bool:
     """Poll ``url`` until it answers 200, the deadline passes, or ``alive()`` turns false."""
     end = time.monotonic() + deadline_s
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     while time.monotonic() < end and alive():
         try:
-            request = urllib.request.Request(url, headers=headers or {})
-            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (local URL)
+            with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 (local URL)
                 if response.status == 200:
                     return True
         except (urllib.error.URLError, OSError):

@@ -8,6 +8,8 @@ Configuration (environment):
   LITELLM_MASTER_KEY (sk-local-master)   DATABASE_URL (unset: embedded Postgres in the data dir)
   AWS_ENDPOINT_URL_DYNAMODB (unset: moto)   LOCAL_DATA_DIR (.local)   LITELLM_VENV (.venv-litellm)
   LITELLM_OFFLINE_DB (../shared/litellm-offline-db when present: Prisma engines cannot be fetched)
+  GATEWAY_TLS_PORT (unset: no HTTPS listener; 0 = any free port): the gateway over HTTPS with a
+  self-signed certificate in <data dir>/tls/cert.pem, for boto3's AWS_BEARER_TOKEN_BEDROCK
   LOCAL_STARTUP_TIMEOUT_S (240)
 """
 
@@ -28,6 +30,7 @@ from local.litellm_config import write_config
 from local.postgres import start_postgres
 from local.processes import Child, free_port, port_in_use, spawn, wait_http
 from local.template import REPO_ROOT, load_routes
+from local.tls import ensure_certificate
 
 __all__ = ["main"]
 
@@ -74,6 +77,7 @@ class Stack:
     stop_postgres: object = None
     database_note: str = ""
     dynamodb_url: str = ""
+    tls_port: int | None = None
 
     @property
     def logs(self) -> Path:
@@ -90,8 +94,8 @@ class Stack:
         if callable(self.stop_postgres):
             self.stop_postgres()
 
-    def wait(self, child: Child, url: str, timeout: float, what: str) -> None:
-        if not wait_http(url, timeout, child.alive):
+    def wait(self, child: Child, url: str, timeout: float, what: str, cafile: Path | None = None) -> None:
+        if not wait_http(url, timeout, child.alive, cafile):
             state = "exited" if not child.alive() else f"did not answer within {timeout:.0f} s"
             raise RuntimeError(f"{what} {state}; last log lines ({child.log_path}):\n{child.log_tail()}")
 
@@ -123,6 +127,7 @@ def _banner(stack: Stack, elapsed: float) -> str:
         f"ready in {elapsed:.1f} s",
         "",
         f"  gateway        {base}   (GET /health)",
+        *([f"  HTTPS gateway  https://127.0.0.1:{stack.tls_port}   (CA: {stack.data_dir / 'tls' / 'cert.pem'})"] if stack.tls_port else []),
         f"  OpenAI SDK     base_url={base}/v1",
         *([f"  boto3 Bedrock  endpoint_url={base}/bedrock"] if has_bedrock else []),
         f"  LiteLLM        http://127.0.0.1:{stack.ports.litellm}   (admin UI: {base}/ui)",
@@ -204,6 +209,11 @@ def run(stack: Stack) -> int:
     stack.wait(litellm, f"{litellm_url}/health/liveliness", timeout, "LiteLLM")
     say("LiteLLM is up")
     stack.wait(gateway, f"http://127.0.0.1:{stack.ports.gateway}/health", 60, "the gateway")
+    if stack.tls_port is not None:
+        cert, key = ensure_certificate(stack.data_dir / "tls")
+        tls_argv = [py, "-m", "local.gateway", "--port", str(stack.tls_port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+        tls = stack.start("gateway-tls", tls_argv, gateway_env)
+        stack.wait(tls, f"https://127.0.0.1:{stack.tls_port}/health", 60, "the HTTPS gateway", cafile=cert)
     print(_banner(stack, time.monotonic() - started), flush=True)
 
     while True:
@@ -217,6 +227,8 @@ def main() -> int:
     data_dir = Path(os.environ.get("LOCAL_DATA_DIR", REPO_ROOT / ".local")).resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     stack = Stack(data_dir, Ports.resolve(), os.environ.get("LITELLM_MASTER_KEY", "sk-local-master"))
+    if os.environ.get("GATEWAY_TLS_PORT"):
+        stack.tls_port = int(os.environ["GATEWAY_TLS_PORT"]) or free_port()
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     code = 0

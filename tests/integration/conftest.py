@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 import pytest
@@ -31,6 +32,8 @@ class LocalStack:
     litellm_url: str
     fake_url: str
     master_key: str
+    tls_url: str
+    tls_cafile: Path
 
     def openai(self, api_key: str | None = None, **options: object) -> OpenAI:
         return OpenAI(base_url=f"{self.gateway_url}/v1", api_key=api_key or self.master_key, max_retries=0, **options)  # type: ignore[arg-type]
@@ -46,7 +49,7 @@ def _ready(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    ports = {name: free_port() for name in ("GATEWAY_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
+    ports = {name: free_port() for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
     data_dir = REPO_ROOT / ".local" / "test-stack"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_DATA_DIR": str(data_dir), "LITELLM_MASTER_KEY": MASTER_KEY}
@@ -59,13 +62,21 @@ def stack() -> Iterator[LocalStack]:
         process = subprocess.Popen([sys.executable, "-m", "local"], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
     deadline = time.monotonic() + 300
-    while not _ready(f"{gateway}/health"):
+    # The runner's banner ("ready in …") comes once every listener, HTTPS included, answers.
+    while not (_ready(f"{gateway}/health") and "] ready in " in log_path.read_text(errors="replace")):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
         time.sleep(0.5)
     family = psutil.Process(process.pid).children(recursive=True)
-    yield LocalStack(gateway, f"http://127.0.0.1:{ports['LITELLM_PORT']}", f"http://127.0.0.1:{ports['FAKE_PROVIDER_PORT']}", MASTER_KEY)
+    yield LocalStack(
+        gateway,
+        f"http://127.0.0.1:{ports['LITELLM_PORT']}",
+        f"http://127.0.0.1:{ports['FAKE_PROVIDER_PORT']}",
+        MASTER_KEY,
+        f"https://127.0.0.1:{ports['GATEWAY_TLS_PORT']}",
+        data_dir / "tls" / "cert.pem",
+    )
 
     process.send_signal(signal.SIGINT)
     assert process.wait(90) == 0, log_path.read_text()[-4000:]

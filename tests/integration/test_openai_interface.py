@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import httpx
 import openai
@@ -179,7 +180,7 @@ def test_malformed_bodies_get_openai_shaped_400(stack: LocalStack, body: bytes, 
 def test_management_routes_reach_litellm(stack: LocalStack) -> None:
     headers = {"Authorization": f"Bearer {stack.master_key}"}
     with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=30) as client:
-        user = client.post("/user/new", json={"user_email": "someone@example.com"})
+        user = client.post("/user/new", json={"user_email": f"someone-{uuid.uuid4().hex[:8]}@example.com"})
         assert user.status_code == 200, user.text
         team = client.post("/team/new", json={"team_alias": "integration"})
         assert team.status_code == 200, team.text

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -137,5 +138,70 @@ def test_stream_cut_by_litellm_ends_with_an_error_event(gateway_to: Callable[[in
             for chunk in stream:
                 received.append(chunk.choices[0].delta.content)
         assert received == ["Hel"]
+    finally:
+        close()
+
+
+def _boto3(url: str) -> Any:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=f"{url}/bedrock", config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+    client.meta.events.register("request-created.*", lambda request, **_: request.headers.__setitem__("Authorization", "Bearer sk-any"))
+    return client
+
+
+def test_bedrock_litellm_silent_is_model_timeout(gateway_to: Callable[[int], str]) -> None:
+    from botocore.exceptions import ClientError
+
+    port, close = _serve(_silent)
+    try:
+        with pytest.raises(ClientError) as caught:
+            _boto3(gateway_to(port)).converse(modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+        assert caught.value.response["Error"]["Code"] == "ModelTimeoutException"
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 408
+    finally:
+        close()
+
+
+def test_bedrock_stream_cut_is_an_exception_frame(gateway_to: Callable[[int], str]) -> None:
+    from botocore.exceptions import EventStreamError
+
+    port, close = _serve(_cut_stream)
+    try:
+        stream = _boto3(gateway_to(port)).converse_stream(modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}])["stream"]
+        events = []
+        with pytest.raises(EventStreamError, match="serviceUnavailableException|ServiceUnavailable"):
+            for event in stream:
+                events.append(event)
+        assert events[1]["contentBlockDelta"]["delta"]["text"] == "Hel"
+    finally:
+        close()
+
+
+def test_client_disconnect_stops_the_upstream_read(gateway_to: Callable[[int], str]) -> None:
+    closed = threading.Event()
+
+    def endless(connection: socket.socket) -> None:
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        chunk = b'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}\n\n'
+        try:
+            for _ in range(600):  # up to 60 s of tokens unless the gateway hangs up
+                connection.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                time.sleep(0.1)
+        except OSError:
+            closed.set()
+
+    port, close = _serve(endless)
+    try:
+        import httpx
+
+        url = gateway_to(port)
+        body = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+        with httpx.stream("POST", f"{url}/bedrock/model/m/converse-stream", json=body, headers={"Authorization": "Bearer sk-any"}) as response:
+            next(response.iter_bytes())  # the stream is flowing; now the client goes away
+        assert closed.wait(5), "the gateway kept reading from LiteLLM after the client left"
     finally:
         close()

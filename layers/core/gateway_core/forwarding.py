@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway_core.errors import UpstreamError, map_upstream_errors
 from gateway_core.http import litellm_client
 
-__all__ = ["forward", "relay_headers", "upstream_request"]
+__all__ = ["forward", "open_upstream", "relay_headers", "upstream_request"]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus those the transport recomputes.
 _HOP_BY_HOP = frozenset(
@@ -53,6 +53,12 @@ def relay_headers(headers: httpx.Headers) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in _HOP_BY_HOP and k != "content-encoding"}
 
 
+async def open_upstream(upstream: httpx.Request) -> httpx.Response:
+    """Send ``upstream``; return once LiteLLM's status and headers arrived (body not yet read)."""
+    with map_upstream_errors():
+        return await litellm_client().send(upstream, stream=True)
+
+
 async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEvent | None = None) -> Response:
     """Send ``upstream`` and return LiteLLM's answer.
 
@@ -60,9 +66,7 @@ async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEv
     failure after the first byte ends the stream with ``error_event(error)`` instead of a silent
     cut. Non-2xx answers are always read whole and returned as they are.
     """
-    client = litellm_client()
-    with map_upstream_errors():
-        response = await client.send(upstream, stream=True)
+    response = await open_upstream(upstream)
     if not stream or not 200 <= response.status_code < 300:
         try:
             with map_upstream_errors():

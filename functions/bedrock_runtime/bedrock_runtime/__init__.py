@@ -1,0 +1,1 @@
+"""Bedrock Runtime interface (Converse, ConverseStream) over LiteLLM; package name = function folder."""

@@ -1,0 +1,1 @@
+"""Bedrock Converse <-> OpenAI chat translation (pure functions, no I/O)."""

@@ -1,0 +1,75 @@
+"""Errors in Bedrock's restJson1 shape, so botocore raises the right exception class:
+status, ``x-amzn-ErrorType`` and a body ``{"message": "<string>"}``. After a stream started,
+the same error travels as a modeled exception frame instead."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from gateway_core.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
+
+__all__ = ["BedrockError", "bedrock_error_response", "from_gateway_error", "from_litellm_error"]
+
+
+class BedrockError(Exception):
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.message = status, error_type, message
+
+    @property
+    def stream_exception_type(self) -> str:
+        """The ConverseStream event name for this error (throttlingException, ...)."""
+        name = {"ModelErrorException": "ModelStreamErrorException", "AccessDeniedException": "ValidationException"}.get(self.error_type, self.error_type)
+        if name not in {"ThrottlingException", "ValidationException", "ServiceUnavailableException", "InternalServerException", "ModelStreamErrorException"}:
+            name = "ModelStreamErrorException"
+        return name[0].lower() + name[1:]
+
+
+def bedrock_error_response(error: BedrockError) -> JSONResponse:
+    headers = {"x-amzn-ErrorType": error.error_type, "x-amzn-RequestId": str(uuid.uuid4())}
+    return JSONResponse({"message": error.message}, status_code=error.status, headers=headers)
+
+
+def from_gateway_error(error: GatewayError) -> BedrockError:
+    if isinstance(error, InvalidRequestError):
+        return BedrockError(400, "ValidationException", error.message)
+    if isinstance(error, UpstreamTimeoutError):
+        return BedrockError(408, "ModelTimeoutException", error.message)
+    return BedrockError(503, "ServiceUnavailableException", error.message)
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("detail") or json.dumps(error))
+        return str(error)
+    return str(body)
+
+
+def from_litellm_error(status: int, body: Any) -> BedrockError:
+    """Map a LiteLLM error answer onto the Bedrock exception a Bedrock client expects."""
+    message = _message(body)
+    lowered = message.lower()
+    if "budget" in lowered and ("exceeded" in lowered or "exhausted" in lowered):
+        # Not retryable, so not ThrottlingException (boto3 would retry it): access is denied.
+        return BedrockError(403, "AccessDeniedException", f"Budget exhausted: {message}")
+    if status == 404 or "invalid model name" in lowered or "model_not_found" in lowered:
+        return BedrockError(404, "ResourceNotFoundException", message)
+    if status in {401, 403}:
+        return BedrockError(403, "AccessDeniedException", message)
+    if status == 429:
+        return BedrockError(429, "ThrottlingException", message)
+    if status in {408, 504}:
+        return BedrockError(408, "ModelTimeoutException", message)
+    if status in {502, 503}:
+        return BedrockError(503, "ServiceUnavailableException", message)
+    if status == 424:
+        return BedrockError(424, "ModelErrorException", message)
+    if 400 <= status < 500:
+        return BedrockError(400, "ValidationException", message)
+    return BedrockError(500, "InternalServerException", message)
