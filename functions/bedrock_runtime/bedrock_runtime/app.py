@@ -3,30 +3,21 @@
 boto3 ``bedrock-runtime`` clients use ``endpoint_url=<gateway>/bedrock`` and a bearer LiteLLM
 key. Requests are translated to OpenAI chat completions, sent to LiteLLM with the caller's key,
 and the answers translated back; streams become AWS event-stream frames as chunks arrive.
+``handler`` serves in-process invocations with API Gateway events.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from bedrock_runtime.converse import converse, converse_stream
 from gateway_core.converse.errors import BedrockError, bedrock_error_response, from_gateway_error
 from gateway_core.errors import GatewayError, InvalidRequestError
-from gateway_core.http import close_clients
+from gateway_core.app_support import health, lambda_handler, lifespan
 from gateway_core.observability import AccessLogMiddleware, configure_logging, log
-
-
-@asynccontextmanager
-async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield
-    await close_clients()
 
 
 async def _bedrock_error(_: Request, exc: Exception) -> Response:
@@ -48,11 +39,6 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     return bedrock_error_response(BedrockError(500, "InternalServerException", "Internal gateway error"))
 
 
-async def health(_: Request) -> Response:
-    """Readiness for the Lambda Web Adapter; not an API route."""
-    return JSONResponse({"status": "ok"})
-
-
 def create_app() -> FastAPI:
     configure_logging()
     app = FastAPI(title="gateway-bedrock-runtime", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
@@ -69,14 +55,4 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
-_mangum: Any = None
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _mangum
-    if _mangum is None:  # imported on first use: LWA deployments never load it
-        from mangum import Mangum
-
-        _mangum = Mangum(app, lifespan="off")
-    result: dict[str, Any] = _mangum(event, context)
-    return result
+handler = lambda_handler(app)
