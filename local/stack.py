@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -74,7 +75,7 @@ class Stack:
     ports: Ports
     master_key: str
     children: list[Child] = field(default_factory=list)
-    stop_postgres: object = None
+    stop_postgres: Callable[[], None] | None = None
     database_note: str = ""
     dynamodb_url: str = ""
     tls_port: int | None = None
@@ -91,7 +92,7 @@ class Stack:
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
-        if callable(self.stop_postgres):
+        if self.stop_postgres is not None:
             self.stop_postgres()
 
     def wait(self, child: Child, url: str, timeout: float, what: str, cafile: Path | None = None) -> None:
