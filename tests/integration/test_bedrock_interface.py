@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -268,22 +267,3 @@ def test_provider_failure_before_stream_is_modeled(stack: LocalStack) -> None:
     client = hook_client(stack, headers={"x-fake-error-status": "503"})
     error = _error(lambda: client.converse_stream(modelId="fake-gpt", messages=HELLO))
     assert error.response["Error"]["Code"] == "ServiceUnavailableException"
-
-
-@pytest.fixture
-def litellm_down() -> Iterator[str]:
-    from tests.integration.test_upstream_failures import _start_gateway
-    from local.processes import free_port
-
-    url, process = _start_gateway(free_port())
-    yield url
-    process.terminate()
-    process.wait(10)
-
-
-def test_litellm_down_is_service_unavailable(stack: LocalStack, litellm_down: str) -> None:
-    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=f"{litellm_down}/bedrock", config=NO_RETRIES)
-    client.meta.events.register("request-created.*", lambda request, **_: request.headers.__setitem__("Authorization", "Bearer sk-x"))
-    error = _error(lambda: client.converse(modelId="fake-gpt", messages=HELLO))
-    assert error.response["Error"]["Code"] == "ServiceUnavailableException"
-    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 503

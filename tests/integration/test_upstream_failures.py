@@ -205,3 +205,12 @@ def test_client_disconnect_stops_the_upstream_read(gateway_to: Callable[[int], s
         assert closed.wait(5), "the gateway kept reading from LiteLLM after the client left"
     finally:
         close()
+
+
+def test_bedrock_litellm_down_is_service_unavailable(gateway_to: Callable[[int], str]) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as caught:
+        _boto3(gateway_to(free_port())).converse(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    assert caught.value.response["Error"]["Code"] == "ServiceUnavailableException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503

@@ -9,43 +9,17 @@ and the answers translated back; streams become AWS event-stream frames as chunk
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.requests import Request
-from starlette.responses import Response
 
 from bedrock_runtime.converse import converse, converse_stream
-from gateway_core.converse.errors import BedrockError, bedrock_error_response, from_gateway_error
-from gateway_core.errors import GatewayError, InvalidRequestError
 from gateway_core.app_support import health, lambda_handler, lifespan
-from gateway_core.observability import AccessLogMiddleware, configure_logging, log
-
-
-async def _bedrock_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BedrockError)
-    return bedrock_error_response(exc)
-
-
-async def _gateway_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
-    return bedrock_error_response(from_gateway_error(exc))
-
-
-async def _validation_error(_: Request, exc: Exception) -> Response:
-    return bedrock_error_response(from_gateway_error(InvalidRequestError(f"Invalid request: {exc}")))
-
-
-async def _unexpected(_: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
-    return bedrock_error_response(BedrockError(500, "InternalServerException", "Internal gateway error"))
+from gateway_core.converse.errors import install_bedrock_error_handlers
+from gateway_core.observability import AccessLogMiddleware, configure_logging
 
 
 def create_app() -> FastAPI:
     configure_logging()
     app = FastAPI(title="gateway-bedrock-runtime", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
-    app.add_exception_handler(BedrockError, _bedrock_error)
-    app.add_exception_handler(GatewayError, _gateway_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+    install_bedrock_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)
     # {modelId:path}: ARNs arrive with their %2F decoded into slashes.
     app.add_api_route("/bedrock/model/{modelId:path}/converse", converse, methods=["POST"])

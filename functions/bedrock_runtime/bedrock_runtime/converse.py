@@ -18,7 +18,7 @@ from gateway_core.converse.response import openai_to_converse
 from gateway_core.converse.stream import StreamTranslator, parse_sse_line
 from gateway_core.errors import InvalidRequestError, UpstreamError, map_upstream_errors
 from gateway_core.eventstream import encode_exception
-from gateway_core.forwarding import open_upstream, upstream_request
+from gateway_core.forwarding import open_upstream, read_upstream, upstream_request
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
@@ -32,11 +32,7 @@ async def _openai_body(request: Request, model_id: str, stream: bool) -> bytes:
 
 
 async def _error_from(response: httpx.Response) -> BedrockError:
-    try:
-        with map_upstream_errors():
-            raw = await response.aread()
-    finally:
-        await response.aclose()
+    raw = await read_upstream(response)
     try:
         body: Any = json.loads(raw)
     except json.JSONDecodeError:
@@ -50,11 +46,7 @@ async def converse(modelId: str, request: Request) -> Response:  # noqa: N803 (B
     response = await open_upstream(upstream)
     if response.status_code != 200:
         raise await _error_from(response)
-    try:
-        with map_upstream_errors():
-            answer = json.loads(await response.aread())
-    finally:
-        await response.aclose()
+    answer = json.loads(await read_upstream(response))
     latency = int((time.perf_counter() - started) * 1000)
     return JSONResponse(openai_to_converse(answer, latency), headers={"x-amzn-RequestId": str(uuid.uuid4())})
 

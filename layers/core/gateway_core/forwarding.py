@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway_core.errors import UpstreamError, map_upstream_errors
 from gateway_core.http import litellm_client
 
-__all__ = ["forward", "open_upstream", "relay_headers", "upstream_request"]
+__all__ = ["forward", "open_upstream", "read_upstream", "relay_headers", "upstream_request"]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus those the transport recomputes.
 _HOP_BY_HOP = frozenset(
@@ -59,6 +59,15 @@ async def open_upstream(upstream: httpx.Request) -> httpx.Response:
         return await litellm_client().send(upstream, stream=True)
 
 
+async def read_upstream(response: httpx.Response) -> bytes:
+    """Read an opened answer whole, then release its connection."""
+    try:
+        with map_upstream_errors():
+            return await response.aread()
+    finally:
+        await response.aclose()
+
+
 async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEvent | None = None) -> Response:
     """Send ``upstream`` and return LiteLLM's answer.
 
@@ -68,11 +77,7 @@ async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEv
     """
     response = await open_upstream(upstream)
     if not stream or not 200 <= response.status_code < 300:
-        try:
-            with map_upstream_errors():
-                body = await response.aread()
-        finally:
-            await response.aclose()
+        body = await read_upstream(response)
         return Response(body, status_code=response.status_code, headers=relay_headers(response.headers))
     return StreamingResponse(
         _relay(response, error_event),

@@ -5,14 +5,26 @@ the same error travels as a modeled exception frame instead."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
-from starlette.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from gateway_core.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
+from gateway_core.errors import GatewayError, InvalidRequestError, UpstreamError, UpstreamTimeoutError
 
-__all__ = ["BedrockError", "bedrock_error_response", "from_gateway_error", "from_litellm_error"]
+__all__ = [
+    "BedrockError",
+    "bedrock_error_response",
+    "from_gateway_error",
+    "from_litellm_error",
+    "install_bedrock_error_handlers",
+]
+
+log = logging.getLogger("gateway")
 
 
 class BedrockError(Exception):
@@ -73,3 +85,31 @@ def from_litellm_error(status: int, body: Any) -> BedrockError:
     if 400 <= status < 500:
         return BedrockError(400, "ValidationException", message)
     return BedrockError(500, "InternalServerException", message)
+
+
+async def _bedrock_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BedrockError)
+    return bedrock_error_response(exc)
+
+
+async def _gateway_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    if isinstance(exc, UpstreamError):
+        log.warning("upstream failure: %s", exc.message)
+    return bedrock_error_response(from_gateway_error(exc))
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    return bedrock_error_response(from_gateway_error(InvalidRequestError(f"Invalid request: {exc}")))
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return bedrock_error_response(BedrockError(500, "InternalServerException", "Internal gateway error"))
+
+
+def install_bedrock_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(BedrockError, _bedrock_error)
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
