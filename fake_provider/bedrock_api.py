@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
+from gateway_core.eventstream import encode_event, encode_exception
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from fake_provider.knobs import Knobs, KnobError
+from fake_provider.knobs import KnobError, Knobs
 from fake_provider.planning import Answer, Prompt, ToolSpec, plan_answer
-from gateway_core.eventstream import encode_event, encode_exception
 
 router = APIRouter()
 

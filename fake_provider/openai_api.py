@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from fake_provider.knobs import Knobs, KnobError
+from fake_provider.knobs import KnobError, Knobs
 from fake_provider.planning import Answer, Prompt, ToolSpec, plan_answer
 
 router = APIRouter()

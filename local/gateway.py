@@ -16,12 +16,12 @@ import sys
 
 import httpx
 import uvicorn
+from gateway_core.forwarding import forward, upstream_request
+from gateway_core.http import close_clients
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway_core.forwarding import forward, upstream_request
-from gateway_core.http import close_clients
 from local.template import LITELLM, FunctionSpec, Route, functions, load_routes, load_template
 
 __all__ = ["LocalApiGateway", "create_gateway"]

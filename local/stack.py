@@ -10,7 +10,11 @@ Configuration (environment):
   LITELLM_OFFLINE_DB (../shared/litellm-offline-db when present: Prisma engines cannot be fetched)
   GATEWAY_TLS_PORT (unset: no HTTPS listener; 0 = any free port): the gateway over HTTPS with a
   self-signed certificate in <data dir>/tls/cert.pem, for boto3's AWS_BEARER_TOKEN_BEDROCK
+  GATEWAY_IDENTITY_CACHE_TTL_S (30) and the other GATEWAY_* settings reach the gateway unchanged
   LOCAL_STARTUP_TIMEOUT_S (240)
+
+Chat history lives in the table ``gateway-history`` (created from template.yaml's HistoryTable);
+managed prompts come from the fake provider's prompts file (bedrock-agent GetPrompt).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from local.dynamodb import create_tables
 from local.litellm_config import write_config
 from local.postgres import start_postgres
 from local.processes import Child, free_port, port_in_use, spawn, wait_http
@@ -34,6 +39,11 @@ from local.template import REPO_ROOT, load_routes
 from local.tls import ensure_certificate
 
 __all__ = ["main"]
+
+
+HISTORY_TABLE = "gateway-history"
+# Local AWS endpoints accept any credentials; never let a developer's real ones sign for them.
+AWS_PLACEHOLDERS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
 
 
 class Shutdown(Exception):
@@ -196,17 +206,24 @@ def run(stack: Stack) -> int:
     health = {"litellm": f"{litellm_url}/health/liveliness", "fake_provider": f"{fake_url}/health", "dynamodb": f"{stack.dynamodb_url}/moto-api/" if moto else stack.dynamodb_url}
     gateway_env = {
         **base_env,
+        **AWS_PLACEHOLDERS,
         "GATEWAY_LITELLM_BASE_URL": litellm_url,
+        "GATEWAY_LITELLM_MASTER_KEY": stack.master_key,
+        "GATEWAY_HISTORY_TABLE": HISTORY_TABLE,
         "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_url,
+        "AWS_ENDPOINT_URL_BEDROCK_AGENT": fake_url,
         "LOCAL_HEALTH_URLS": json.dumps(health),
         "POWERTOOLS_SERVICE_NAME": "gateway-local",
     }
+    for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        gateway_env.pop(variable, None)
     say(f"gateway on 127.0.0.1:{stack.ports.gateway}")
     gateway = stack.start("gateway", [py, "-m", "local.gateway", "--port", str(stack.ports.gateway)], gateway_env)
 
     stack.wait(fake, f"{fake_url}/health", 30, "the fake provider")
     if moto is not None:
         stack.wait(moto, f"{stack.dynamodb_url}/moto-api/", 30, "moto (DynamoDB)")
+    create_tables(stack.dynamodb_url, {"HistoryTable": HISTORY_TABLE})
     stack.wait(litellm, f"{litellm_url}/health/liveliness", timeout, "LiteLLM")
     say("LiteLLM is up")
     stack.wait(gateway, f"http://127.0.0.1:{stack.ports.gateway}/health", 60, "the gateway")

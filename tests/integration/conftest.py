@@ -24,6 +24,7 @@ from local.processes import free_port, port_in_use
 from local.template import REPO_ROOT
 
 MASTER_KEY = "sk-local-master"  # the events/*.json fixtures carry it too
+IDENTITY_CACHE_TTL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class LocalStack:
     master_key: str
     tls_url: str
     tls_cafile: Path
+    dynamodb_url: str
 
     def openai(self, api_key: str | None = None, **options: object) -> OpenAI:
         return OpenAI(base_url=f"{self.gateway_url}/v1", api_key=api_key or self.master_key, max_retries=0, **options)  # type: ignore[arg-type]
@@ -53,6 +55,7 @@ def stack() -> Iterator[LocalStack]:
     data_dir = REPO_ROOT / ".local" / "test-stack"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_DATA_DIR": str(data_dir), "LITELLM_MASTER_KEY": MASTER_KEY}
+    env["GATEWAY_IDENTITY_CACHE_TTL_S"] = str(IDENTITY_CACHE_TTL_S)  # revocation tests wait this long
     env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     env.pop("DATABASE_URL", None)
     if os.environ.get("TEST_DATABASE_URL"):
@@ -76,6 +79,7 @@ def stack() -> Iterator[LocalStack]:
         MASTER_KEY,
         f"https://127.0.0.1:{ports['GATEWAY_TLS_PORT']}",
         data_dir / "tls" / "cert.pem",
+        f"http://127.0.0.1:{ports['MOTO_PORT']}",
     )
 
     process.send_signal(signal.SIGINT)

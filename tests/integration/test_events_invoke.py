@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from botocore.eventstream import EventStreamBuffer
-
+from gateway_core.history.store import get_store
 from gateway_core.settings import get_settings
+
 from local.template import LITELLM, REPO_ROOT, functions, load_routes, load_template
 from tests.integration.conftest import LocalStack
 
@@ -36,18 +37,41 @@ def handler_for(event: dict[str, Any]) -> Callable[[dict[str, Any], Any], dict[s
     return handler
 
 
+SAMPLE_SESSION_ID = "00000000-0000-4000-8000-000000000000"  # events/chat-history-*.json
+
+
+def _reset_caches() -> None:
+    get_settings.cache_clear()
+    get_store.cache_clear()
+
+
 @pytest.fixture
 def litellm_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The environment template.yaml gives the functions, pointed at the local stack."""
     monkeypatch.setenv("GATEWAY_LITELLM_BASE_URL", stack.litellm_url)
-    get_settings.cache_clear()
+    monkeypatch.setenv("GATEWAY_HISTORY_TABLE", "gateway-history")
+    monkeypatch.setenv("GATEWAY_LITELLM_MASTER_KEY", stack.master_key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", stack.dynamodb_url)
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    _reset_caches()
     yield
-    get_settings.cache_clear()
+    _reset_caches()
+
+
+def _with_real_session(stack: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
+    """History events name a sample session: create a real one and put its id in their place."""
+    text = json.dumps(event)
+    if SAMPLE_SESSION_ID not in text:
+        return event
+    created = stack.openai().chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hi"}], extra_body={"enable_history": True})
+    return dict(json.loads(text.replace(SAMPLE_SESSION_ID, created.model_extra["session_id"])))
 
 
 @pytest.mark.usefixtures("litellm_env")
 @pytest.mark.parametrize("event_path", EVENTS, ids=lambda p: p.stem)
-def test_handler_answers_the_event(event_path: Path) -> None:
-    event = json.loads(event_path.read_text())
+def test_handler_answers_the_event(stack: LocalStack, event_path: Path) -> None:
+    event = _with_real_session(stack, json.loads(event_path.read_text()))
     result = handler_for(event)(event, FakeLambdaContext())
     assert result["statusCode"] == 200, result
     raw = base64.b64decode(result["body"]) if result.get("isBase64Encoded") else result["body"].encode()
@@ -58,6 +82,12 @@ def test_handler_answers_the_event(event_path: Path) -> None:
         assert kinds[0] == "messageStart" and kinds[-2:] == ["messageStop", "metadata"], kinds
     elif event["path"].endswith("/converse"):
         assert json.loads(raw)["output"]["message"]["content"][0]["text"]
+    elif event["resource"] in {"/chat-history", "/bedrock/chat-history"}:
+        assert json.loads(raw)["messages"][0]["role"] == "user"
+    elif event["resource"] == "/session-ids":
+        assert "session_ids" in json.loads(raw)
+    elif event["httpMethod"] == "DELETE":
+        assert json.loads(raw)["deleted"] is True
     elif json.loads(event["body"]).get("stream"):
         assert raw.decode().rstrip().endswith("data: [DONE]")
     else:

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from botocore.eventstream import EventStreamBuffer
-
 from gateway_core.converse.errors import from_litellm_error
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.converse.response import openai_to_converse

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from botocore.eventstream import EventStreamBuffer
-
 from gateway_core.eventstream import encode_event, encode_exception
 
 

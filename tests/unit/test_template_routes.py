@@ -71,6 +71,13 @@ def test_route_matching_follows_api_gateway_rules() -> None:
 
 
 def test_function_code_uri_is_its_package() -> None:
-    for spec in functions(load_template()):
+    """Streaming functions start run.sh under the Lambda Web Adapter; buffered ones use mangum."""
+    template = load_template()
+    for spec in functions(template):
         assert (Path(spec.source_dir) / spec.package / "app.py").is_file(), spec.code_uri
-        assert (Path(spec.source_dir) / "run.sh").is_file(), "Lambda Web Adapter entry point missing"
+        handler = template["Resources"][spec.logical_id]["Properties"]["Handler"]
+        streams = any(r.streaming for r in load_routes(template) if r.target == spec.logical_id)
+        if streams:
+            assert handler == "run.sh" and (Path(spec.source_dir) / "run.sh").is_file(), spec.logical_id
+        else:
+            assert handler == f"{spec.package}.app.handler", spec.logical_id

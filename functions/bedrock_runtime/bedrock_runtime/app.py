@@ -9,11 +9,11 @@ and the answers translated back; streams become AWS event-stream frames as chunk
 from __future__ import annotations
 
 from fastapi import FastAPI
-
-from bedrock_runtime.converse import converse, converse_stream
 from gateway_core.app_support import health, lambda_handler, lifespan
 from gateway_core.converse.errors import install_bedrock_error_handlers
 from gateway_core.observability import AccessLogMiddleware, configure_logging
+
+from bedrock_runtime.converse import converse, converse_stream
 
 
 def create_app() -> FastAPI:

@@ -1,4 +1,9 @@
-"""The two routes: parse, translate, call LiteLLM with the caller's key, translate back."""
+"""The two routes: parse, translate, call LiteLLM with the caller's key, translate back.
+
+Chat history travels in ``additionalModelRequestFields`` (``enable_history`` / ``session_id``,
+removed before forwarding); the session id comes back in the ``x-session-id`` header. A prompt
+ARN as ``modelId`` is rendered with ``promptVariables`` (``gateway_core.prompts``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,10 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-
 from gateway_core.converse.errors import BedrockError, from_gateway_error, from_litellm_error
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.converse.response import openai_to_converse
@@ -19,16 +22,65 @@ from gateway_core.converse.stream import StreamTranslator, parse_sse_line
 from gateway_core.errors import InvalidRequestError, UpstreamError, map_upstream_errors
 from gateway_core.eventstream import encode_exception
 from gateway_core.forwarding import open_upstream, read_upstream, upstream_request
+from gateway_core.history.turns import (
+    HISTORY_SAVED_HEADER,
+    SESSION_HEADER,
+    Conversation,
+    HistoryRequest,
+    StreamedAnswer,
+    assistant_message,
+    open_conversation,
+)
+from gateway_core.prompts import apply_to_converse, is_prompt_arn, render_prompt
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 
-async def _openai_body(request: Request, model_id: str, stream: bool) -> bytes:
+@dataclass
+class Turn:
+    """What one Converse call sends upstream, and what it must store afterwards."""
+
+    body: dict[str, Any]  # OpenAI chat body for LiteLLM
+    conversation: Conversation | None = None
+    new_messages: list[dict[str, Any]] | None = None
+    system: list[dict[str, Any]] | None = None
+
+    async def save(self, assistant: dict[str, Any]) -> bool:
+        assert self.conversation is not None
+        return await self.conversation.save([*(self.new_messages or []), assistant], model=self.body.get("model"), system=self.system)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"x-amzn-RequestId": str(uuid.uuid4())}
+        if self.conversation is not None:
+            headers[SESSION_HEADER] = self.conversation.session_id
+        return headers
+
+
+async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
     try:
         body = json.loads(await request.body() or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequestError(f"Request body is not valid JSON: {exc}") from exc
-    return json.dumps(converse_to_openai(model_id, body, stream=stream)).encode()
+    if not isinstance(body, dict):
+        raise InvalidRequestError("Request body must be a JSON object")
+    wanted = None
+    extra = body.get("additionalModelRequestFields")
+    if isinstance(extra, dict) and ("enable_history" in extra or "session_id" in extra):
+        extra = dict(extra)
+        wanted = HistoryRequest.pop_from(extra)
+        body["additionalModelRequestFields"] = extra
+    if is_prompt_arn(model_id):
+        prompt = await render_prompt(model_id, body.pop("promptVariables", None))
+        body, model_id = apply_to_converse(prompt, body), prompt.model_id
+    elif body.pop("promptVariables", None):
+        raise InvalidRequestError("promptVariables apply only when modelId is a prompt ARN")
+    turn = Turn(converse_to_openai(model_id, body, stream=stream))
+    if wanted is not None:
+        turn.conversation = await open_conversation(request, wanted)
+        turn.body["messages"], turn.new_messages, turn.system = turn.conversation.compose(turn.body["messages"])
+    return turn
 
 
 async def _error_from(response: httpx.Response) -> BedrockError:
@@ -40,27 +92,34 @@ async def _error_from(response: httpx.Response) -> BedrockError:
     return from_litellm_error(response.status_code, body)
 
 
-async def converse(modelId: str, request: Request) -> Response:  # noqa: N803 (Bedrock's name)
-    started = time.perf_counter()
-    upstream = upstream_request(request, await _openai_body(request, modelId, stream=False), "/v1/chat/completions")
+async def _open(request: Request, turn: Turn) -> httpx.Response:
+    upstream = upstream_request(request, json.dumps(turn.body).encode(), "/v1/chat/completions")
     response = await open_upstream(upstream)
     if response.status_code != 200:
         raise await _error_from(response)
-    answer = json.loads(await read_upstream(response))
+    return response
+
+
+async def converse(modelId: str, request: Request) -> Response:  # noqa: N803 (Bedrock's name)
+    started = time.perf_counter()
+    turn = await _turn(request, modelId, stream=False)
+    answer = json.loads(await read_upstream(await _open(request, turn)))
     latency = int((time.perf_counter() - started) * 1000)
-    return JSONResponse(openai_to_converse(answer, latency), headers={"x-amzn-RequestId": str(uuid.uuid4())})
+    headers = turn.headers()
+    if turn.conversation is not None:
+        message = ((answer.get("choices") or [{}])[0]).get("message") or {}
+        headers[HISTORY_SAVED_HEADER] = "true" if await turn.save(assistant_message(message)) else "false"
+    return JSONResponse(openai_to_converse(answer, latency), headers=headers)
 
 
 async def converse_stream(modelId: str, request: Request) -> Response:  # noqa: N803
-    upstream = upstream_request(request, await _openai_body(request, modelId, stream=True), "/v1/chat/completions")
-    response = await open_upstream(upstream)
-    if response.status_code != 200:
-        raise await _error_from(response)
-    return StreamingResponse(_frames(response), media_type=EVENT_STREAM, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+    turn = await _turn(request, modelId, stream=True)
+    response = await _open(request, turn)
+    return StreamingResponse(_frames(response, turn), media_type=EVENT_STREAM, headers=turn.headers())
 
 
-async def _frames(response: httpx.Response) -> AsyncIterator[bytes]:
-    translator = StreamTranslator()
+async def _frames(response: httpx.Response, turn: Turn) -> AsyncIterator[bytes]:
+    translator, answer = StreamTranslator(), StreamedAnswer()
     try:
         with map_upstream_errors():
             async for line in response.aiter_lines():
@@ -68,6 +127,9 @@ async def _frames(response: httpx.Response) -> AsyncIterator[bytes]:
                 if chunk is not None:
                     for frame in translator.feed(chunk):
                         yield frame
+                    answer.feed(chunk)
+        if turn.conversation is not None:
+            await turn.save(answer.message())  # before the last frames: a client that saw the end sees the turn
         for frame in translator.finish():
             yield frame
     except BedrockError as error:  # LiteLLM reported a failure inside the stream

@@ -7,10 +7,10 @@ stream. ``handler`` serves in-process invocations with API Gateway events.
 from __future__ import annotations
 
 from fastapi import FastAPI
-
 from gateway_core.app_support import health, lambda_handler, lifespan
 from gateway_core.observability import AccessLogMiddleware, configure_logging
 from gateway_core.openai_errors import install_openai_error_handlers
+
 from openai_chat.chat import chat_completions
 
 

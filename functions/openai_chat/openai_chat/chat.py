@@ -1,8 +1,9 @@
 """The chat-completions route: validate just enough, then relay to LiteLLM.
 
-Later features hook in at the marked seams without touching the relay:
-  * managed prompts: resolve a prompt-ARN ``model`` into messages before forwarding;
-  * chat history: prepend the stored turns before forwarding, store the turn afterwards.
+A plain request goes upstream byte for byte. Two features rewrite it first:
+  * managed prompts: a prompt-ARN ``model`` is rendered into messages (``promptVariables``);
+  * chat history: ``enable_history`` / ``session_id`` prepend the stored turns, and the turn is
+    stored once the answer is complete (see ``openai_chat.history``).
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateway_core.errors import InvalidRequestError
+from gateway_core.forwarding import forward, upstream_request
+from gateway_core.history.turns import HistoryRequest, open_conversation
+from gateway_core.openai_errors import sse_error_event
+from gateway_core.prompts import apply_to_openai, is_prompt_arn, render_prompt
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway_core.errors import InvalidRequestError
-from gateway_core.forwarding import forward, upstream_request
-from gateway_core.openai_errors import sse_error_event
+from openai_chat.history import chat_with_history
+
+_FEATURE_FIELDS = ("enable_history", "session_id", "promptVariables")
 
 
 def parse_chat_body(raw: bytes) -> dict[str, Any]:
@@ -31,10 +37,32 @@ def parse_chat_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise InvalidRequestError("'messages' must be a list of message objects", param="messages")
+    return messages
+
+
 async def chat_completions(request: Request) -> Response:
     raw = await request.body()
     body = parse_chat_body(raw)
-    # Seam (managed prompts, chat history): rewrite ``body`` here and re-serialise; until a
-    # feature changes it, the caller's exact bytes go upstream.
-    upstream = upstream_request(request, raw)
-    return await forward(upstream, stream=body.get("stream", False), error_event=sse_error_event)
+    stream = body.get("stream", False)
+    if not is_prompt_arn(body.get("model")) and not any(name in body for name in _FEATURE_FIELDS):
+        return await forward(upstream_request(request, raw), stream=stream, error_event=sse_error_event)
+
+    wanted = HistoryRequest.pop_from(body)
+    variables = body.pop("promptVariables", None)
+    if is_prompt_arn(body.get("model")):
+        _messages(body)
+        body = apply_to_openai(await render_prompt(body["model"], variables), body)
+    elif variables:
+        raise InvalidRequestError("promptVariables apply only when model is a prompt ARN", param="promptVariables")
+    if wanted is None:
+        upstream = upstream_request(request, json.dumps(body).encode())
+        return await forward(upstream, stream=stream, error_event=sse_error_event)
+
+    conversation = await open_conversation(request, wanted)
+    body["messages"], new_messages, system = conversation.compose(_messages(body))
+    upstream = upstream_request(request, json.dumps(body).encode())
+    return await chat_with_history(upstream, conversation, new_messages, system, model=body.get("model"), stream=stream)

@@ -2,6 +2,10 @@
 
     GatewayError
      ├── InvalidRequestError      400  the caller sent something we cannot forward
+     ├── AuthenticationError      401  no key, or a key LiteLLM does not accept
+     ├── PermissionDeniedError    403  a valid identity asking for more than it may
+     ├── NotFoundError            404  no such resource *for this caller* (sessions, prompts)
+     ├── ServiceUnavailableError  503  a store we depend on (DynamoDB, bedrock-agent) failed
      └── UpstreamError                 LiteLLM could not give an answer
           ├── UpstreamUnavailableError 502  connection refused, reset, DNS, protocol error
           └── UpstreamTimeoutError     504  LiteLLM accepted but went silent too long
@@ -19,8 +23,12 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "AuthenticationError",
     "GatewayError",
     "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ServiceUnavailableError",
     "UpstreamError",
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",
@@ -44,6 +52,29 @@ class InvalidRequestError(GatewayError):
     status_code = 400
     openai_type = "invalid_request_error"
     code = "invalid_request"
+
+
+class AuthenticationError(GatewayError):
+    status_code = 401
+    openai_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    status_code = 403
+    openai_type = "permission_error"
+    code = "permission_denied"
+
+
+class NotFoundError(GatewayError):
+    status_code = 404
+    openai_type = "not_found_error"
+    code = "not_found"
+
+
+class ServiceUnavailableError(GatewayError):
+    status_code = 503
+    code = "service_unavailable"
 
 
 class UpstreamError(GatewayError):

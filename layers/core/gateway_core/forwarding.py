@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway_core.errors import UpstreamError, map_upstream_errors
 from gateway_core.http import litellm_client
 
-__all__ = ["forward", "open_upstream", "read_upstream", "relay_headers", "upstream_request"]
+__all__ = ["forward", "open_upstream", "read_upstream", "relay_headers", "relay_whole", "upstream_request"]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus those the transport recomputes.
 _HOP_BY_HOP = frozenset(
@@ -68,6 +68,12 @@ async def read_upstream(response: httpx.Response) -> bytes:
         await response.aclose()
 
 
+async def relay_whole(response: httpx.Response) -> Response:
+    """An opened answer read whole and returned as LiteLLM sent it (status, headers, body)."""
+    body = await read_upstream(response)
+    return Response(body, status_code=response.status_code, headers=relay_headers(response.headers))
+
+
 async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEvent | None = None) -> Response:
     """Send ``upstream`` and return LiteLLM's answer.
 
@@ -77,8 +83,7 @@ async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEv
     """
     response = await open_upstream(upstream)
     if not stream or not 200 <= response.status_code < 300:
-        body = await read_upstream(response)
-        return Response(body, status_code=response.status_code, headers=relay_headers(response.headers))
+        return await relay_whole(response)
     return StreamingResponse(
         _relay(response, error_event),
         status_code=response.status_code,

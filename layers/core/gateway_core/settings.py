@@ -9,13 +9,19 @@ This module is the only place that knows the environment variable names.
 | GATEWAY_LITELLM_READ_TIMEOUT_S        | 600                     | silence allowed from LiteLLM; then 504    |
 | GATEWAY_LITELLM_MAX_CONNECTIONS       | 100                     | pooled connections per process            |
 | GATEWAY_LOG_CONTENT                   | false                   | log prompts and completions (never keys)  |
+| GATEWAY_HISTORY_TABLE                 | (unset: history off)    | DynamoDB table of chat history            |
+| GATEWAY_HISTORY_RETENTION_DAYS        | 90                      | TTL of each stored message                |
+| GATEWAY_IDENTITY_CACHE_TTL_S          | 30                      | how long a validated key is trusted       |
+| GATEWAY_MASTER_KEY_SECRET_ARN         | (unset)                 | Secrets Manager secret of the master key  |
+| GATEWAY_LITELLM_MASTER_KEY            | (unset)                 | the master key itself (local runs only)   |
+| GATEWAY_PROMPT_DRAFT_TTL_S            | 60                      | cache life of unversioned managed prompts |
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 __all__ = ["Settings", "get_settings"]
@@ -32,6 +38,12 @@ class Settings:
     litellm_read_timeout_s: float = 600.0
     litellm_max_connections: int = 100
     log_content: bool = False
+    history_table: str = ""
+    history_retention_days: float = 90.0
+    identity_cache_ttl_s: float = 30.0
+    master_key_secret_arn: str = ""
+    master_key: str = field(default="", repr=False)
+    prompt_draft_ttl_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -46,6 +58,14 @@ class Settings:
                 environ.get("GATEWAY_LITELLM_MAX_CONNECTIONS", default.litellm_max_connections)
             ),
             log_content=_flag(environ.get("GATEWAY_LOG_CONTENT")),
+            history_table=environ.get("GATEWAY_HISTORY_TABLE", ""),
+            history_retention_days=float(
+                environ.get("GATEWAY_HISTORY_RETENTION_DAYS", default.history_retention_days)
+            ),
+            identity_cache_ttl_s=float(environ.get("GATEWAY_IDENTITY_CACHE_TTL_S", default.identity_cache_ttl_s)),
+            master_key_secret_arn=environ.get("GATEWAY_MASTER_KEY_SECRET_ARN", ""),
+            master_key=environ.get("GATEWAY_LITELLM_MASTER_KEY", ""),
+            prompt_draft_ttl_s=float(environ.get("GATEWAY_PROMPT_DRAFT_TTL_S", default.prompt_draft_ttl_s)),
         )
 
 

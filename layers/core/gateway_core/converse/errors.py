@@ -14,7 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway_core.errors import GatewayError, InvalidRequestError, UpstreamError, UpstreamTimeoutError
+from gateway_core.errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
 
 __all__ = [
     "BedrockError",
@@ -49,6 +57,10 @@ def bedrock_error_response(error: BedrockError) -> JSONResponse:
 def from_gateway_error(error: GatewayError) -> BedrockError:
     if isinstance(error, InvalidRequestError):
         return BedrockError(400, "ValidationException", error.message)
+    if isinstance(error, (AuthenticationError, PermissionDeniedError)):
+        return BedrockError(403, "AccessDeniedException", error.message)
+    if isinstance(error, NotFoundError):
+        return BedrockError(404, "ResourceNotFoundException", error.message)
     if isinstance(error, UpstreamTimeoutError):
         return BedrockError(408, "ModelTimeoutException", error.message)
     return BedrockError(503, "ServiceUnavailableException", error.message)

@@ -71,7 +71,7 @@ class StreamTranslator:
         if "error" in chunk:
             error = chunk["error"]
             code = error.get("code") if isinstance(error, dict) else None
-            raise from_litellm_error(int(code) if str(code).isdigit() else 500, chunk)
+            raise from_litellm_error(int(str(code)) if str(code).isdigit() else 500, chunk)
         frames = self._start_message()
         if chunk.get("usage"):
             self.usage = chunk["usage"]

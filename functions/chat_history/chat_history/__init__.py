@@ -1,0 +1,1 @@
+"""Reading, listing and deleting server-side chat history."""

@@ -1,0 +1,95 @@
+"""The history store against moto's in-process DynamoDB, with the table template.yaml declares."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from gateway_core.history.formats import openai_to_converse_history
+from gateway_core.history.store import MessageItem, SessionGone, SessionStore
+from moto import mock_aws
+
+from local.dynamodb import create_tables
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionStore]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    with mock_aws():
+        create_tables(None, {"HistoryTable": "history-unit"})
+        yield SessionStore("history-unit", retention_days=1)
+
+
+def test_turns_append_in_order_and_system_is_replaced(store: SessionStore) -> None:
+    store.append("s1", "user:a", [{"role": "user", "content": "1"}, {"role": "assistant", "content": "one"}], create=True, model="m", system=[{"role": "system", "content": "old"}])
+    store.append("s1", "user:a", [{"role": "user", "content": "2"}, {"role": "assistant", "content": "two"}], create=False, model="m", system=[{"role": "system", "content": "new"}])
+    session = store.get("s1")
+    assert session is not None and session.message_count == 4 and session.system == [{"role": "system", "content": "new"}]
+    assert [m["content"] for m in store.messages("s1")] == ["1", "one", "2", "two"]
+
+
+def test_a_new_session_cannot_overwrite_and_a_gone_one_cannot_grow(store: SessionStore) -> None:
+    store.append("s1", "user:a", [{"role": "user", "content": "1"}], create=True, model=None, system=None)
+    with pytest.raises(SessionGone):
+        store.append("s1", "user:b", [{"role": "user", "content": "steal"}], create=True, model=None, system=None)
+    with pytest.raises(SessionGone):
+        store.append("nope", "user:a", [{"role": "user", "content": "x"}], create=False, model=None, system=None)
+    assert store.get("s1").owner == "user:a"  # type: ignore[union-attr]
+    assert store.delete("s1") == 1 and store.get("s1") is None
+    with pytest.raises(SessionGone):
+        store.append("s1", "user:a", [{"role": "user", "content": "late"}], create=False, model=None, system=None)
+
+
+def test_large_and_huge_messages(store: SessionStore) -> None:
+    large = {"role": "user", "content": "".join(chr(0x4E00 + n % 2000) for n in range(400_000))}  # 1.2 MB, compresses
+    store.append("s1", "k", [large], create=True, model=None, system=None)
+    assert store.messages("s1") == [large]
+    assert len(list(MessageItem.query("S#s1"))) > 1  # stored in parts
+
+    huge = {"role": "user", "content": os.urandom(3_500_000).hex()}  # 7 MB that compresses to 3.5 MB
+    store.append("s2", "k", [huge, {"role": "assistant", "content": "ok"}], create=True, model=None, system=None)
+    kept = store.messages("s2")
+    assert "too large to keep" in kept[0]["content"] and kept[1]["content"] == "ok"
+
+
+def test_expired_messages_are_hidden_without_leaving_an_orphan_start(store: SessionStore) -> None:
+    store.append("s1", "k", [{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": [{"id": "t"}]}], create=True, model=None, system=None)
+    store.append("s1", "k", [{"role": "tool", "tool_call_id": "t", "content": "r"}, {"role": "assistant", "content": "a"}], create=False, model=None, system=None)
+    store.append("s1", "k", [{"role": "user", "content": "q2"}], create=False, model=None, system=None)
+    items = sorted(MessageItem.query("S#s1"), key=lambda i: i.sk)
+    for item in items[:2]:  # the first turn aged out (TTL deletion is lazy)
+        item.update(actions=[MessageItem.expires_at.set(int(time.time()) - 1)])
+    assert [m["content"] for m in store.messages("s1")] == ["q2"]
+
+
+def test_sessions_list_for_their_owner_only(store: SessionStore) -> None:
+    for n in range(3):
+        store.append(f"a{n}", "user:a", [{"role": "user", "content": "x"}], create=True, model=None, system=None)
+        time.sleep(0.002)
+    store.append("b0", "user:b", [{"role": "user", "content": "x"}], create=True, model=None, system=None)
+    first, token = store.list("user:a", 2, None)
+    rest, end = store.list("user:a", 2, token)
+    assert [s.session_id for s in first + rest] == ["a2", "a1", "a0"] and end is None
+    with pytest.raises(Exception, match="next_token"):
+        store.list("user:b", 2, token)  # a token names its owner's index
+
+
+def test_converse_rendering_merges_roles_and_keeps_media() -> None:
+    history = [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "t1", "function": {"name": "f", "arguments": "{\"a\": 1}"}}, {"id": "t2", "function": {"name": "g", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "r1"},
+        {"role": "tool", "tool_call_id": "t2", "content": "r2"},
+        {"role": "user", "content": [{"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"}}]},
+    ]
+    converse = openai_to_converse_history(history)
+    assert converse["system"] == [{"text": "sys"}]
+    assert converse["messages"][0]["content"][1] == {"image": {"format": "png", "source": {"bytes": "AAAA"}}}
+    assert [b["toolUse"]["input"] for b in converse["messages"][1]["content"]] == [{"a": 1}, {}]
+    assert [list(b) for b in converse["messages"][2]["content"]] == [["toolResult"], ["toolResult"], ["document"]]
+    assert converse["messages"][2]["content"][2]["document"] == {"format": "pdf", "name": "a", "source": {"bytes": "JVBE"}}

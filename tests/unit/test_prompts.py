@@ -1,0 +1,91 @@
+"""Managed-prompt rendering and merging (GetPrompt itself is exercised against the local stack)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from gateway_core import prompts
+from gateway_core.errors import InvalidRequestError
+from gateway_core.prompts import PromptRef, RenderedPrompt, apply_to_converse, apply_to_openai, render_prompt
+
+CHAT = {
+    "name": "p",
+    "defaultVariant": "v",
+    "variants": [
+        {
+            "name": "v",
+            "templateType": "CHAT",
+            "modelId": "m",
+            "templateConfiguration": {
+                "chat": {
+                    "system": [{"text": "Sys {{ who }}"}],
+                    "messages": [{"role": "user", "content": [{"text": "Hi {{who}}, {{who}}!"}, {"cachePoint": {"type": "default"}}]}],
+                    "inputVariables": [{"name": "who"}, {"name": "declared_only"}],
+                }
+            },
+            "inferenceConfiguration": {"text": {"temperature": 0.5, "maxTokens": 10}},
+        }
+    ],
+}
+
+
+def render(arn: str, variables: Any) -> RenderedPrompt:
+    return asyncio.run(render_prompt(arn, variables))
+
+
+@pytest.fixture
+def fetched(monkeypatch: pytest.MonkeyPatch) -> list[PromptRef]:
+    calls: list[PromptRef] = []
+
+    def fake_fetch(ref: PromptRef) -> dict[str, Any]:
+        calls.append(ref)
+        return CHAT
+
+    monkeypatch.setattr(prompts, "_fetch", fake_fetch)
+    prompts._cache.clear()
+    return calls
+
+
+def test_arn_parsing() -> None:
+    ref = PromptRef.parse("arn:aws:bedrock:eu-west-1:123456789012:prompt/ABCDEFGHIJ:12")
+    assert (ref.region, ref.prompt_id, ref.version, ref.identifier) == ("eu-west-1", "ABCDEFGHIJ", "12", "arn:aws:bedrock:eu-west-1:123456789012:prompt/ABCDEFGHIJ")
+    assert PromptRef.parse("arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ:DRAFT").version is None
+    for bad in ("arn:aws:bedrock:us-east-1:123:prompt/ABCDEFGHIJ", "arn:aws:bedrock:us-east-1:123456789012:prompt/ABC", "arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ:v1"):
+        with pytest.raises(InvalidRequestError):
+            PromptRef.parse(bad)
+
+
+def test_chat_template_renders_both_spellings_and_caches_versions(fetched: list[PromptRef]) -> None:
+    arn = "arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ"
+    rendered = render(arn + ":2", {"who": {"text": "Ann"}})
+    assert rendered.system == [{"text": "Sys Ann"}]
+    assert rendered.messages[0]["content"] == [{"text": "Hi Ann, Ann!"}, {"cachePoint": {"type": "default"}}]
+    assert rendered.inference == {"temperature": 0.5, "maxTokens": 10}
+    render(arn + ":2", {"who": {"text": "Bob"}})
+    assert len(fetched) == 1  # a version never changes
+    render(arn, {"who": {"text": "Bob"}})
+    render(arn, {"who": {"text": "Bob"}})
+    assert len(fetched) == 2  # the draft, cached for its short TTL
+
+
+def test_variable_errors_name_the_variables(fetched: list[PromptRef]) -> None:
+    arn = "arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ"
+    with pytest.raises(InvalidRequestError, match=r"missing: who.*expects: declared_only, who"):
+        render(arn, {})
+    with pytest.raises(InvalidRequestError, match="unknown: extra"):
+        render(arn, {"who": {"text": "a"}, "extra": {"text": "b"}})
+
+
+def test_request_values_win() -> None:
+    prompt = RenderedPrompt("m", [{"role": "user", "content": [{"text": "p"}]}], [{"text": "psys"}], None, {"temperature": 0.5, "maxTokens": 10}, {"top_k": 5})
+    body = {"messages": [{"role": "user", "content": [{"text": "r"}]}], "inferenceConfig": {"temperature": 0.1}, "system": [{"text": "rsys"}], "promptVariables": {}}
+    merged = apply_to_converse(prompt, body)
+    assert merged["inferenceConfig"] == {"temperature": 0.1, "maxTokens": 10} and merged["system"] == [{"text": "rsys"}]
+    assert [m["content"][0]["text"] for m in merged["messages"]] == ["p", "r"] and merged["additionalModelRequestFields"] == {"top_k": 5}
+    assert "promptVariables" not in merged
+
+    openai = apply_to_openai(prompt, {"model": "arn", "messages": [{"role": "system", "content": "mine"}], "max_tokens": 3})
+    assert openai["model"] == "m" and openai["max_tokens"] == 3 and openai["temperature"] == 0.5 and openai["top_k"] == 5
+    assert [m["role"] for m in openai["messages"]] == ["user", "system"]
