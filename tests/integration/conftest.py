@@ -6,6 +6,7 @@ A component that cannot start fails the run with the runner's own message (never
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,8 +23,12 @@ from openai import OpenAI
 
 from local.processes import free_port, port_in_use
 from local.template import REPO_ROOT
+from tests.integration.okta_issuer import AUDIENCE as OKTA_AUDIENCE
+from tests.integration.okta_issuer import OktaIssuer
 
 MASTER_KEY = "sk-local-master"  # the events/*.json fixtures carry it too
+JWKS_MIN_REFRESH_S = 1.0
+OKTA_GROUP_TEAMS = {"okta-engineering": "team-engineering"}
 IDENTITY_CACHE_TTL_S = 1.0
 
 
@@ -50,12 +55,30 @@ def _ready(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
+def okta() -> Iterator[OktaIssuer]:
+    issuer = OktaIssuer(REPO_ROOT / ".local" / "test-okta-tls")
+    yield issuer
+    issuer.close()
+
+
+@pytest.fixture(scope="session")
+def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
     ports = {name: free_port() for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
     data_dir = REPO_ROOT / ".local" / "test-stack"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_DATA_DIR": str(data_dir), "LITELLM_MASTER_KEY": MASTER_KEY}
     env["GATEWAY_IDENTITY_CACHE_TTL_S"] = str(IDENTITY_CACHE_TTL_S)  # revocation tests wait this long
+    env.update(
+        OKTA_ISSUER=okta.url,
+        OKTA_AUDIENCE=OKTA_AUDIENCE,
+        SSL_CERT_FILE=str(okta.cert),  # the issuer's self-signed certificate is the trust store
+        OKTA_JWKS_MIN_REFRESH_S=str(JWKS_MIN_REFRESH_S),
+        OKTA_GROUP_TEAMS=json.dumps(OKTA_GROUP_TEAMS),
+        ONBOARDING_MAX_BUDGET="25",
+        ONBOARDING_BUDGET_DURATION="30d",
+        ONBOARDING_RPM_LIMIT="100",
+        ONBOARDING_MODELS="fake-gpt,fake-embedding",
+    )
     env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     env.pop("DATABASE_URL", None)
     if os.environ.get("TEST_DATABASE_URL"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ def handler_for(event: dict[str, Any]) -> Callable[[dict[str, Any], Any], dict[s
 
 
 SAMPLE_SESSION_ID = "00000000-0000-4000-8000-000000000000"  # events/chat-history-*.json
+SAMPLE_USER_ID = "events-fixture-user"  # events/user-keys-new-user-post.json
 
 
 def _reset_caches() -> None:
@@ -60,10 +62,11 @@ def litellm_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def _with_real_session(stack: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
-    """History events name a sample session: create a real one and put its id in their place."""
-    text = json.dumps(event)
+    """History events name a sample session: create a real one and put its id in their place.
+    The onboarding event names a sample user: make it unique, since the database outlives runs."""
+    text = json.dumps(event).replace(SAMPLE_USER_ID, f"{SAMPLE_USER_ID}-{uuid.uuid4().hex[:8]}")
     if SAMPLE_SESSION_ID not in text:
-        return event
+        return dict(json.loads(text))
     created = stack.openai().chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hi"}], extra_body={"enable_history": True})
     return dict(json.loads(text.replace(SAMPLE_SESSION_ID, created.model_extra["session_id"])))
 
@@ -86,6 +89,8 @@ def test_handler_answers_the_event(stack: LocalStack, event_path: Path) -> None:
         assert json.loads(raw)["messages"][0]["role"] == "user"
     elif event["resource"] == "/session-ids":
         assert "session_ids" in json.loads(raw)
+    elif event["resource"] in {"/user/new", "/key/generate"}:
+        assert json.loads(raw)["key"].startswith("sk-")
     elif event["httpMethod"] == "DELETE":
         assert json.loads(raw)["deleted"] is True
     elif json.loads(event["body"]).get("stream"):

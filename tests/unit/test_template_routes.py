@@ -40,8 +40,8 @@ def test_everything_else_reaches_litellm() -> None:
     routes = load_routes()
     passthrough = [r for r in routes if r.target == LITELLM]
     assert [r.path for r in passthrough] == ["/{proxy+}"]
-    first = {p: next(r.target for r in routes if r.matches("POST", p)) for p in ("/v1/chat/completions", "/key/generate")}
-    assert first == {"/v1/chat/completions": "OpenAIChatFunction", "/key/generate": LITELLM}
+    first = {p: next(r.target for r in routes if r.matches("POST", p)) for p in ("/v1/chat/completions", "/key/update")}
+    assert first == {"/v1/chat/completions": "OpenAIChatFunction", "/key/update": LITELLM}
     assert next(r.target for r in routes if r.matches("GET", "/v1/models")) == LITELLM
 
 
