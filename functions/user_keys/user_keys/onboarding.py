@@ -112,7 +112,7 @@ async def new_user(request: Request) -> Response:
     fields = _user_fields(claims, await _body(request))
     status, created = await as_admin("POST", "/user/new", json=fields)
     if status == 409:  # already onboarded: a fresh key for the existing user
-        key_fields = {"user_id": fields["user_id"], **{k: fields[k] for k in ("key_alias", "duration", "metadata") if k in fields}}
+        key_fields: dict[str, Any] = {"user_id": fields["user_id"], **{k: fields[k] for k in ("key_alias", "duration", "metadata") if k in fields}}
         status, created = await as_admin("POST", "/key/generate", json=key_fields)
         if status == 200:
             created = {**created, "user_email": fields["user_email"], "existing_user": True}
