@@ -19,6 +19,11 @@ _lock = threading.Lock()
 _value: str | None = None
 
 
+def _with_prefix(value: str) -> str:
+    """The stack's secret holds the random part; LiteLLM's key is "sk-" + it (ecs_litellm/entrypoint.sh)."""
+    return value if not value or value.startswith("sk-") else f"sk-{value}"
+
+
 def master_key() -> str:
     """The master key, or "" when this deployment configured none."""
     global _value
@@ -36,7 +41,7 @@ def master_key() -> str:
                     secret = client.get_secret_value(SecretId=settings.master_key_secret_arn)
                 except (BotoCoreError, ClientError) as exc:
                     raise ServiceUnavailableError("The gateway could not read its master key") from exc
-                _value = str(secret["SecretString"]).strip()
+                _value = _with_prefix(str(secret["SecretString"]).strip())
             else:
                 _value = settings.master_key
     return _value
