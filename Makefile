@@ -9,7 +9,7 @@ PYTHON313_DIR ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin))
 INFRA_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: install dev test test-unit check-infra lint lock litellm-image clean
+.PHONY: install dev test test-unit check-infra bench lint lock litellm-image clean
 
 install: $(VENV)/.installed $(LITELLM_VENV)/.installed
 
@@ -62,6 +62,10 @@ check-infra: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installe
 LITELLM_REPO ?= genai-gateway-litellm
 litellm-image:
 	./ecs_litellm/publish.sh $(LITELLM_REPO)
+
+# What our layer costs on top of LiteLLM (README, Performance); BENCH_ARGS=--quick for a smoke run.
+bench: install
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests/unit

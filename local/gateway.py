@@ -1,6 +1,6 @@
 """A local stand-in for API Gateway: one ASGI app that routes exactly as template.yaml does.
 
-Function routes go to the functions' own FastAPI apps (the code Lambda runs), in process; the
+Function routes go to the functions' own apps (the code Lambda runs), in process; the
 API's HTTP-proxy routes go to LiteLLM, as the VPC-link integration does in AWS. ``GET /health``
 is local only: 200 once every component of the stack answers.
 """

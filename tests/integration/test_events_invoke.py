@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib
 import json
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.eventstream import EventStreamBuffer
 from gateway_core.history.store import get_store
+from gateway_core.http import close_clients
 from gateway_core.settings import get_settings
 
 from local.template import LITELLM, REPO_ROOT, functions, load_routes, load_template
@@ -59,6 +61,8 @@ def litellm_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     _reset_caches()
     yield
     _reset_caches()
+    loop = asyncio.get_event_loop()  # mangum's loop: close the pooled session it created
+    loop.run_until_complete(close_clients())
 
 
 def _with_real_session(stack: LocalStack, event: dict[str, Any]) -> dict[str, Any]:

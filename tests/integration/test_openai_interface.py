@@ -189,3 +189,13 @@ def test_management_routes_reach_litellm(stack: LocalStack) -> None:
         assert info.status_code == 200 and info.json()["info"]["user_id"] == user.json()["user_id"]
         assert client.get("/health/liveliness").status_code == 200
         assert client.get("/health").json()["status"] == "ready"
+
+
+def test_every_function_response_reports_its_overhead(stack: LocalStack) -> None:
+    raw = stack.openai().chat.completions.with_raw_response.create(model="fake-gpt", messages=HI, extra_headers={"x-fake-latency-ms": "300"})
+    overhead = float(raw.headers["x-gateway-overhead-ms"])
+    assert 0 <= overhead < 300  # the provider's 300 ms is LiteLLM's time, not ours
+    history = httpx.post(f"{stack.gateway_url}/session-ids", headers={"Authorization": f"Bearer {stack.master_key}"}, json={})
+    assert float(history.headers["x-gateway-overhead-ms"]) >= 0
+    bad = httpx.post(f"{stack.gateway_url}/v1/chat/completions", headers={"Authorization": f"Bearer {stack.master_key}"}, content=b"{")
+    assert bad.status_code == 400 and "x-gateway-overhead-ms" in bad.headers

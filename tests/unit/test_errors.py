@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
 import pytest
 from gateway_core.errors import (
     InvalidRequestError,
@@ -16,10 +16,11 @@ from openai_chat.chat import parse_chat_body
 @pytest.mark.parametrize(
     ("raised", "expected", "status"),
     [
-        (httpx.ConnectError("refused"), UpstreamUnavailableError, 502),
-        (httpx.ConnectTimeout("slow connect"), UpstreamUnavailableError, 502),
-        (httpx.ReadTimeout("silent"), UpstreamTimeoutError, 504),
-        (httpx.RemoteProtocolError("cut"), UpstreamUnavailableError, 502),
+        (ConnectionRefusedError(111, "refused"), UpstreamUnavailableError, 502),
+        (aiohttp.ConnectionTimeoutError("slow connect"), UpstreamUnavailableError, 502),
+        (aiohttp.SocketTimeoutError("silent"), UpstreamTimeoutError, 504),
+        (aiohttp.ServerDisconnectedError("cut"), UpstreamUnavailableError, 502),
+        (aiohttp.ClientPayloadError("truncated"), UpstreamUnavailableError, 502),
     ],
 )
 def test_transport_errors_map_to_gateway_errors(raised: Exception, expected: type, status: int) -> None:

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from gateway_core import secrets
 from gateway_core.settings import get_settings
+from moto import mock_aws
 
 
 @pytest.fixture

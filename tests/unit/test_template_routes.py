@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fastapi.routing import APIRoute
+from starlette.routing import Route as AppRoute
 
 from local.gateway import load_function_app
 from local.template import LITELLM, REPO_ROOT, Route, functions, load_routes, load_template
@@ -16,13 +16,13 @@ NOT_API_ROUTES = {("GET", "/health")}  # readiness for the Lambda Web Adapter on
 def _app_routes(spec_app: object) -> set[tuple[str, str]]:
     routes = set()
     for route in getattr(spec_app, "routes", []):
-        if isinstance(route, APIRoute):
-            # FastAPI {x:path} is API Gateway's greedy {x+} when last; elsewhere it is a {x} whose
+        if isinstance(route, AppRoute) and route.methods:
+            # Starlette {x:path} is API Gateway's greedy {x+} when last; elsewhere it is a {x} whose
             # value may hold an encoded slash (ARNs), which the app sees decoded.
             last = route.path.rsplit("/", 1)[-1]
             path = route.path.replace(":path}", "+}") if last.endswith(":path}") else route.path.replace(":path}", "}")
             routes |= {(method, path) for method in route.methods}
-    return routes - NOT_API_ROUTES
+    return routes - NOT_API_ROUTES - {("HEAD", "/health")}
 
 
 def test_every_function_serves_exactly_its_template_routes() -> None:

@@ -8,24 +8,21 @@ and the answers translated back; streams become AWS event-stream frames as chunk
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from gateway_core.app_support import health, lambda_handler, lifespan
-from gateway_core.converse.errors import install_bedrock_error_handlers
-from gateway_core.observability import AccessLogMiddleware, configure_logging
+from gateway_core.app_support import function_app, lambda_handler
+from gateway_core.converse.errors import bedrock_error_handlers
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
 
 from bedrock_runtime.converse import converse, converse_stream
 
 
-def create_app() -> FastAPI:
-    configure_logging()
-    app = FastAPI(title="gateway-bedrock-runtime", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
-    install_bedrock_error_handlers(app)
-    app.add_middleware(AccessLogMiddleware)
-    # {modelId:path}: ARNs arrive with their %2F decoded into slashes.
-    app.add_api_route("/bedrock/model/{modelId:path}/converse", converse, methods=["POST"])
-    app.add_api_route("/bedrock/model/{modelId:path}/converse-stream", converse_stream, methods=["POST"])
-    app.add_api_route("/health", health, methods=["GET"], include_in_schema=False)
-    return app
+def create_app() -> Starlette:
+    routes: list[BaseRoute] = [
+        # {modelId:path}: ARNs arrive with their %2F decoded into slashes.
+        Route("/bedrock/model/{modelId:path}/converse", converse, methods=["POST"]),
+        Route("/bedrock/model/{modelId:path}/converse-stream", converse_stream, methods=["POST"]),
+    ]
+    return function_app(routes, bedrock_error_handlers())
 
 
 app = create_app()

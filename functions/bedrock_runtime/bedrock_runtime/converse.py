@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from gateway_core.bodies import json_object
 from gateway_core.converse.errors import BedrockError, from_gateway_error, from_litellm_error
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.converse.response import openai_to_converse
 from gateway_core.converse.stream import StreamTranslator, parse_sse_line
-from gateway_core.errors import InvalidRequestError, UpstreamError, map_upstream_errors
+from gateway_core.errors import InvalidRequestError, UpstreamError
 from gateway_core.eventstream import encode_exception
 from gateway_core.forwarding import open_upstream, read_upstream, upstream_request
 from gateway_core.history.turns import (
@@ -31,6 +31,7 @@ from gateway_core.history.turns import (
     assistant_message,
     open_conversation,
 )
+from gateway_core.http import Upstream
 from gateway_core.prompts import apply_to_converse, is_prompt_arn, render_prompt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -59,12 +60,7 @@ class Turn:
 
 
 async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequestError(f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequestError("Request body must be a JSON object")
+    body = json_object(await request.body(), empty={})
     wanted = None
     extra = body.get("additionalModelRequestFields")
     if isinstance(extra, dict) and ("enable_history" in extra or "session_id" in extra):
@@ -83,7 +79,7 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
     return turn
 
 
-async def _error_from(response: httpx.Response) -> BedrockError:
+async def _error_from(response: Upstream) -> BedrockError:
     raw = await read_upstream(response)
     try:
         body: Any = json.loads(raw)
@@ -92,7 +88,7 @@ async def _error_from(response: httpx.Response) -> BedrockError:
     return from_litellm_error(response.status_code, body)
 
 
-async def _open(request: Request, turn: Turn) -> httpx.Response:
+async def _open(request: Request, turn: Turn) -> Upstream:
     upstream = upstream_request(request, json.dumps(turn.body).encode(), "/v1/chat/completions")
     response = await open_upstream(upstream)
     if response.status_code != 200:
@@ -100,9 +96,9 @@ async def _open(request: Request, turn: Turn) -> httpx.Response:
     return response
 
 
-async def converse(modelId: str, request: Request) -> Response:  # noqa: N803 (Bedrock's name)
+async def converse(request: Request) -> Response:
     started = time.perf_counter()
-    turn = await _turn(request, modelId, stream=False)
+    turn = await _turn(request, request.path_params["modelId"], stream=False)
     answer = json.loads(await read_upstream(await _open(request, turn)))
     latency = int((time.perf_counter() - started) * 1000)
     headers = turn.headers()
@@ -112,22 +108,21 @@ async def converse(modelId: str, request: Request) -> Response:  # noqa: N803 (B
     return JSONResponse(openai_to_converse(answer, latency), headers=headers)
 
 
-async def converse_stream(modelId: str, request: Request) -> Response:  # noqa: N803
-    turn = await _turn(request, modelId, stream=True)
+async def converse_stream(request: Request) -> Response:
+    turn = await _turn(request, request.path_params["modelId"], stream=True)
     response = await _open(request, turn)
     return StreamingResponse(_frames(response, turn), media_type=EVENT_STREAM, headers=turn.headers())
 
 
-async def _frames(response: httpx.Response, turn: Turn) -> AsyncIterator[bytes]:
+async def _frames(response: Upstream, turn: Turn) -> AsyncIterator[bytes]:
     translator, answer = StreamTranslator(), StreamedAnswer()
     try:
-        with map_upstream_errors():
-            async for line in response.aiter_lines():
-                chunk = parse_sse_line(line)
-                if chunk is not None:
-                    for frame in translator.feed(chunk):
-                        yield frame
-                    answer.feed(chunk)
+        async for line in response.aiter_lines():
+            chunk = parse_sse_line(line)
+            if chunk is not None:
+                for frame in translator.feed(chunk):
+                    yield frame
+                answer.feed(chunk)
         if turn.conversation is not None:
             await turn.save(answer.message())  # before the last frames: a client that saw the end sees the turn
         for frame in translator.finish():

@@ -6,42 +6,40 @@ uvicorn. ``/bedrock/...`` answers errors in Bedrock's shape, the rest in OpenAI'
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from gateway_core.app_support import health, lambda_handler, lifespan
-from gateway_core.converse.errors import install_bedrock_error_handlers
-from gateway_core.observability import AccessLogMiddleware, configure_logging
-from gateway_core.openai_errors import install_openai_error_handlers
+from gateway_core.app_support import function_app, lambda_handler
+from gateway_core.converse.errors import bedrock_error_handlers
+from gateway_core.openai_errors import Handler, openai_error_handlers
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from chat_history.routes import bedrock_history, delete_session, openai_history, session_ids
 
 
-def _errors_by_interface(app: FastAPI) -> None:
+def _errors_by_interface() -> dict[type[Exception], Handler]:
     """One handler per error class that renders Bedrock's shape on /bedrock/ paths."""
-    bedrock, openai = FastAPI(), FastAPI()
-    install_bedrock_error_handlers(bedrock)
-    install_openai_error_handlers(openai)
-    for error_class, openai_handler in openai.exception_handlers.items():
-        bedrock_handler = bedrock.exception_handlers[error_class]
+    bedrock, openai = bedrock_error_handlers(), openai_error_handlers()
+    handlers: dict[type[Exception], Handler] = {}
+    for error_class in {**bedrock, **openai}:
+        b = bedrock.get(error_class) or bedrock[Exception]
+        o = openai.get(error_class) or openai[Exception]
 
-        async def handle(request: Request, exc: Exception, b=bedrock_handler, o=openai_handler) -> Response:
+        async def handle(request: Request, exc: Exception, b: Handler = b, o: Handler = o) -> Response:
             return await (b if request.url.path.startswith("/bedrock/") else o)(request, exc)
 
-        app.add_exception_handler(error_class, handle)
+        handlers[error_class] = handle
+    return handlers
 
 
-def create_app() -> FastAPI:
-    configure_logging()
-    app = FastAPI(title="gateway-chat-history", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
-    _errors_by_interface(app)
-    app.add_middleware(AccessLogMiddleware)
-    app.add_api_route("/chat-history", openai_history, methods=["POST"])
-    app.add_api_route("/bedrock/chat-history", bedrock_history, methods=["POST"])
-    app.add_api_route("/session-ids", session_ids, methods=["POST"])
-    app.add_api_route("/chat-history/{session_id}", delete_session, methods=["DELETE"])
-    app.add_api_route("/health", health, methods=["GET"], include_in_schema=False)
-    return app
+def create_app() -> Starlette:
+    routes: list[BaseRoute] = [
+        Route("/chat-history", openai_history, methods=["POST"]),
+        Route("/bedrock/chat-history", bedrock_history, methods=["POST"]),
+        Route("/session-ids", session_ids, methods=["POST"]),
+        Route("/chat-history/{session_id}", delete_session, methods=["DELETE"]),
+    ]
+    return function_app(routes, _errors_by_interface())
 
 
 app = create_app()

@@ -3,12 +3,11 @@ a revoked key reads nothing, and another owner's session answers exactly like a 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from gateway_core.bodies import json_object
 from gateway_core.errors import InvalidRequestError
 from gateway_core.history.formats import openai_to_converse_history
-from gateway_core.history.store import get_store
 from gateway_core.history.turns import find_session
 from gateway_core.identity import identify
 from starlette.concurrency import run_in_threadpool
@@ -18,17 +17,16 @@ from starlette.responses import JSONResponse, Response
 MAX_PAGE = 100
 
 
+def get_store() -> Any:
+    # pynamodb + botocore take ~130 ms to import: loaded with the first request that passed
+    # authentication, so Lambda's init (and every unauthenticated request) skips them.
+    from gateway_core.history.store import get_store as store
+
+    return store()
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequestError(f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequestError("Request body must be a JSON object")
-    return body
+    return json_object(await request.body(), empty={})
 
 
 async def _history(request: Request) -> tuple[str, list[dict[str, Any]]]:
@@ -70,8 +68,8 @@ async def session_ids(request: Request) -> Response:
     )
 
 
-async def delete_session(session_id: str, request: Request) -> Response:
+async def delete_session(request: Request) -> Response:
     """DELETE /chat-history/{session_id} -> the session and all its messages are gone."""
-    session = await find_session(await identify(request), session_id)
+    session = await find_session(await identify(request), request.path_params["session_id"])
     deleted = await run_in_threadpool(get_store().delete, session.session_id)
     return JSONResponse({"session_id": session.session_id, "deleted": True, "messages_deleted": deleted})

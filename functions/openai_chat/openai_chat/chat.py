@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateway_core.bodies import json_object
 from gateway_core.errors import InvalidRequestError
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.history.turns import HistoryRequest, open_conversation
@@ -25,12 +26,7 @@ _FEATURE_FIELDS = ("enable_history", "session_id", "promptVariables")
 
 
 def parse_chat_body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequestError(f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequestError("Request body must be a JSON object")
+    body = json_object(raw)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequestError("'stream' must be a boolean", param="stream")

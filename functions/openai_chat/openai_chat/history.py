@@ -12,8 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-from gateway_core.errors import UpstreamError, map_upstream_errors
+from gateway_core.errors import UpstreamError
 from gateway_core.forwarding import open_upstream, read_upstream, relay_headers, relay_whole
 from gateway_core.history.turns import (
     HISTORY_SAVED_HEADER,
@@ -22,6 +21,7 @@ from gateway_core.history.turns import (
     StreamedAnswer,
     assistant_message,
 )
+from gateway_core.http import Upstream, UpstreamRequest
 from gateway_core.openai_errors import sse_error_event
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -31,7 +31,7 @@ Messages = list[dict[str, Any]]
 
 
 async def chat_with_history(
-    upstream: httpx.Request,
+    upstream: UpstreamRequest,
     conversation: Conversation,
     new_messages: Messages,
     system: Messages | None,
@@ -62,27 +62,26 @@ def _json(data: str) -> Any:
 
 
 async def _stream_turn(
-    response: httpx.Response, conversation: Conversation, new_messages: Messages, system: Messages | None, model: str | None
+    response: Upstream, conversation: Conversation, new_messages: Messages, system: Messages | None, model: str | None
 ) -> AsyncIterator[bytes]:
     answer = StreamedAnswer()
     first, failed, finished = True, False, False
     try:
-        with map_upstream_errors():
-            async for line in response.aiter_lines():
-                data = line[5:].strip() if line.startswith("data:") else None
-                if data == "[DONE]":
-                    finished = True
-                    break
-                if data:
-                    chunk = _json(data)
-                    if isinstance(chunk, dict) and "error" in chunk:
-                        failed = True
-                    elif isinstance(chunk, dict):
-                        answer.feed(chunk)
-                        if first:
-                            chunk["session_id"], first = conversation.session_id, False
-                            line = "data: " + json.dumps(chunk)
-                yield line.encode() + b"\n"
+        async for line in response.aiter_lines():
+            data = line[5:].strip() if line.startswith("data:") else None
+            if data == "[DONE]":
+                finished = True
+                break
+            if data:
+                chunk = _json(data)
+                if isinstance(chunk, dict) and "error" in chunk:
+                    failed = True
+                elif isinstance(chunk, dict):
+                    answer.feed(chunk)
+                    if first:
+                        chunk["session_id"], first = conversation.session_id, False
+                        line = "data: " + json.dumps(chunk)
+            yield line.encode() + b"\n"
     except UpstreamError as error:
         yield sse_error_event(error)
         return

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway_core.errors import ServiceUnavailableError, map_upstream_errors
-from gateway_core.http import litellm_client
+from gateway_core.errors import ServiceUnavailableError
+from gateway_core.http import call_litellm
 from gateway_core.secrets import get_master_key
 
 __all__ = ["as_admin"]
@@ -16,9 +16,4 @@ async def as_admin(method: str, path: str, *, json: dict[str, Any] | None = None
     master = await get_master_key()
     if not master:
         raise ServiceUnavailableError("This deployment provides no LiteLLM master key to act with")
-    with map_upstream_errors():
-        response = await litellm_client().request(method, path, json=json, params=params, headers={"authorization": f"Bearer {master}"})
-    try:
-        return response.status_code, response.json()
-    except ValueError:
-        return response.status_code, {"error": {"message": response.text}}
+    return await call_litellm(method, path, token=master, body=json, params=params)

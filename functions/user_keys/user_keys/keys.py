@@ -9,9 +9,9 @@ budget, limits and models apply to every key of that user. The master key passes
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from gateway_core.errors import InvalidRequestError, PermissionDeniedError
+from gateway_core.bodies import json_object
+from gateway_core.errors import PermissionDeniedError
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.identity import identify
 from starlette.requests import Request
@@ -37,12 +37,7 @@ async def generate_key(request: Request) -> Response:
     caller = await identify(request)
     if caller.is_admin:
         return await forward(upstream_request(request, raw), stream=False)
-    try:
-        body: Any = json.loads(raw or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequestError(f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequestError("Request body must be a JSON object")
+    body = json_object(raw, empty={})
     requested_user = body.get("user_id")
     if requested_user is not None and requested_user != caller.user_id:
         raise PermissionDeniedError("A key can only mint keys for its own user", param="user_id")

@@ -17,7 +17,7 @@ import ssl
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 import jwt
 from jwt import PyJWK
 
@@ -39,13 +39,13 @@ class JwksCache:
         self.fetched_at: float | None = None
         self.jwks_uri: str | None = None
         self._lock: asyncio.Lock | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._tls = ssl.create_default_context()  # system store; OpenSSL honours SSL_CERT_FILE
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            context = ssl.create_default_context()  # system store; OpenSSL honours SSL_CERT_FILE
-            self._client = httpx.AsyncClient(verify=context, timeout=5.0, trust_env=False, follow_redirects=False)
-        return self._client
+    async def _get_json(self, url: str) -> tuple[int, Any]:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:  # rare: once per refresh
+            async with session.get(url, ssl=self._tls, allow_redirects=False) as response:
+                return response.status, await response.json(content_type=None)
 
     def _check_scheme(self, url: str) -> None:
         if not url.startswith("https://") and not (self.config.allow_http_issuer and url.startswith("http://")):
@@ -55,13 +55,12 @@ class JwksCache:
         issuer = self.config.issuer
         self._check_scheme(issuer)
         try:
-            response = await self._http().get(f"{issuer}/.well-known/openid-configuration")
-            if response.status_code == 200:
-                document = response.json()
+            status, document = await self._get_json(f"{issuer}/.well-known/openid-configuration")
+            if status == 200 and isinstance(document, dict):
                 if document.get("issuer", issuer).rstrip("/") == issuer and isinstance(document.get("jwks_uri"), str):
                     self._check_scheme(document["jwks_uri"])
                     return str(document["jwks_uri"])
-        except (httpx.HTTPError, ValueError):
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             pass  # no discovery document: Okta's conventional path
         return f"{issuer}/v1/keys"
 
@@ -69,10 +68,11 @@ class JwksCache:
         self.fetched_at = time.monotonic()  # also on failure: the rate limit must hold
         try:
             self.jwks_uri = self.jwks_uri or await self._discover()
-            response = await self._http().get(self.jwks_uri)
-            response.raise_for_status()
-            entries = response.json().get("keys", [])
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            status, document = await self._get_json(self.jwks_uri)
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+            entries = document.get("keys", [])
+        except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
             raise TokenRejected(f"The issuer's signing keys could not be fetched ({type(exc).__name__})") from exc
         keys = {}
         for entry in entries:

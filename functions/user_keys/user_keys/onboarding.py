@@ -10,10 +10,10 @@ silently capped. A person who already exists gets a new key for their user inste
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gateway_core.bodies import json_object
 from gateway_core.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.identity import bearer_token
@@ -23,7 +23,9 @@ from starlette.responses import JSONResponse, Response
 
 from user_keys.admin import as_admin
 from user_keys.config import get_config
-from user_keys.okta import JwksCache, TokenRejected, verify_token
+
+if TYPE_CHECKING:
+    from user_keys.okta import JwksCache
 
 __all__ = ["PRIVILEGED_FIELDS", "new_user"]
 
@@ -57,6 +59,8 @@ _jwks: JwksCache | None = None
 
 
 def _jwks_cache() -> JwksCache:
+    from user_keys.okta import JwksCache  # PyJWT + cryptography: only JWT requests pay the import
+
     global _jwks
     if _jwks is None or _jwks.config is not get_config():
         _jwks = JwksCache(get_config())
@@ -64,16 +68,7 @@ def _jwks_cache() -> JwksCache:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequestError(f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequestError("Request body must be a JSON object")
-    return body
+    return json_object(await request.body(), empty={})
 
 
 def _user_fields(claims: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +100,8 @@ async def new_user(request: Request) -> Response:
     config = get_config()
     if not config.enabled:
         raise AuthenticationError("Okta onboarding is not configured on this gateway (OKTA_ISSUER); use a LiteLLM key")
+    from user_keys.okta import TokenRejected, verify_token
+
     try:
         claims = await verify_token(token, _jwks_cache())
     except TokenRejected as exc:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
+import aiohttp
 
 __all__ = [
     "AuthenticationError",
@@ -97,12 +97,12 @@ def openai_error_body(error: GatewayError) -> dict[str, Any]:
 
 @contextmanager
 def map_upstream_errors() -> Iterator[None]:
-    """Turn httpx failures talking to LiteLLM into UpstreamError subclasses."""
+    """Turn transport failures talking to LiteLLM into UpstreamError subclasses."""
     try:
         yield
-    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing answered the connect
+    except aiohttp.ConnectionTimeoutError as exc:  # nothing answered the connect (or no pooled slot)
         raise UpstreamUnavailableError("LiteLLM is unreachable (connect timed out)") from exc
-    except httpx.TimeoutException as exc:
+    except TimeoutError as exc:  # accepted, then silent longer than the read timeout
         raise UpstreamTimeoutError("LiteLLM did not answer in time") from exc
-    except httpx.TransportError as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         raise UpstreamUnavailableError(f"LiteLLM is unreachable ({type(exc).__name__})") from exc

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway_core.errors import UpstreamError, map_upstream_errors
-from gateway_core.http import litellm_client
+from gateway_core.errors import UpstreamError
+from gateway_core.http import Upstream, UpstreamRequest, send
 
 __all__ = ["forward", "open_upstream", "read_upstream", "relay_headers", "relay_whole", "upstream_request"]
 
@@ -40,41 +39,39 @@ _NOT_FORWARDED = _HOP_BY_HOP | _INTERNAL | {"accept-encoding"}
 ErrorEvent = Callable[[UpstreamError], bytes]
 
 
-def upstream_request(request: Request, content: bytes, path: str | None = None) -> httpx.Request:
+def upstream_request(request: Request, content: bytes, path: str | None = None) -> UpstreamRequest:
     """The request to send to LiteLLM: same method, path, query and end-to-end headers."""
     headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_FORWARDED]
     # identity: we relay bytes as they arrive, so nothing may be compressed in between.
     headers.append(("accept-encoding", "identity"))
-    url = httpx.URL(path=path or request.url.path, query=request.url.query.encode())
-    return litellm_client().build_request(request.method, url, headers=headers, content=content)
+    query = request.url.query
+    return UpstreamRequest(request.method, (path or request.url.path) + (f"?{query}" if query else ""), headers, content)
 
 
-def relay_headers(headers: httpx.Headers) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k not in _HOP_BY_HOP and k != "content-encoding"}
+def relay_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
+    return {k: v for k, v in headers if k not in _HOP_BY_HOP and k != "content-encoding"}
 
 
-async def open_upstream(upstream: httpx.Request) -> httpx.Response:
+async def open_upstream(upstream: UpstreamRequest) -> Upstream:
     """Send ``upstream``; return once LiteLLM's status and headers arrived (body not yet read)."""
-    with map_upstream_errors():
-        return await litellm_client().send(upstream, stream=True)
+    return await send(upstream)
 
 
-async def read_upstream(response: httpx.Response) -> bytes:
+async def read_upstream(response: Upstream) -> bytes:
     """Read an opened answer whole, then release its connection."""
     try:
-        with map_upstream_errors():
-            return await response.aread()
+        return await response.aread()
     finally:
         await response.aclose()
 
 
-async def relay_whole(response: httpx.Response) -> Response:
+async def relay_whole(response: Upstream) -> Response:
     """An opened answer read whole and returned as LiteLLM sent it (status, headers, body)."""
     body = await read_upstream(response)
     return Response(body, status_code=response.status_code, headers=relay_headers(response.headers))
 
 
-async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEvent | None = None) -> Response:
+async def forward(upstream: UpstreamRequest, *, stream: bool, error_event: ErrorEvent | None = None) -> Response:
     """Send ``upstream`` and return LiteLLM's answer.
 
     With ``stream``, a successful answer is relayed chunk by chunk as LiteLLM produces it; a
@@ -91,16 +88,14 @@ async def forward(upstream: httpx.Request, *, stream: bool, error_event: ErrorEv
     )
 
 
-async def _relay(response: httpx.Response, error_event: ErrorEvent | None) -> AsyncIterator[bytes]:
+async def _relay(response: Upstream, error_event: ErrorEvent | None) -> AsyncIterator[bytes]:
     # Runs until LiteLLM ends the stream; a client disconnect cancels it, and the finally
     # clause then closes the upstream connection so LiteLLM stops generating.
     try:
-        with map_upstream_errors():
-            async for chunk in response.aiter_raw():
-                yield chunk
+        async for chunk in response.aiter_raw():
+            yield chunk
     except UpstreamError as error:
         if error_event is not None:
             yield error_event(error)
     finally:
         await response.aclose()
-

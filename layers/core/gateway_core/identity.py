@@ -16,8 +16,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from gateway_core.errors import AuthenticationError, UpstreamUnavailableError, map_upstream_errors
-from gateway_core.http import litellm_client
+from gateway_core.errors import AuthenticationError, UpstreamUnavailableError
+from gateway_core.http import call_litellm
 from gateway_core.secrets import get_master_key
 from gateway_core.settings import get_settings
 
@@ -69,13 +69,12 @@ async def identify(request: Request) -> Caller:
     cached = _cache.get(token_hash)
     if cached is not None and cached[0] > now:
         return cached[1]
-    with map_upstream_errors():
-        response = await litellm_client().get("/key/info", headers={"authorization": f"Bearer {token}"})
-    if response.status_code in {400, 401, 403, 404}:
+    status, info = await call_litellm("GET", "/key/info", token=token)
+    if status in {400, 401, 403, 404}:
         raise AuthenticationError("Invalid, expired or blocked API key")
-    if response.status_code != 200:
-        raise UpstreamUnavailableError(f"LiteLLM could not validate the key (HTTP {response.status_code})")
-    caller = _caller_from(response.json(), token_hash)
+    if status != 200 or not isinstance(info, dict):
+        raise UpstreamUnavailableError(f"LiteLLM could not validate the key (HTTP {status})")
+    caller = _caller_from(info, token_hash)
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[token_hash] = (now + get_settings().identity_cache_ttl_s, caller)

@@ -1,4 +1,5 @@
-"""Structured logs for every function: one JSON line per request, never keys or content.
+"""Structured logs for every function: one JSON line per request, never keys or content; and
+the ``x-gateway-overhead-ms`` header on every response (``gateway_core.timing``).
 
 Level from POWERTOOLS_LOG_LEVEL (default INFO), service name from POWERTOOLS_SERVICE_NAME, as
 Powertools defines them. Prompts and completions are logged only with GATEWAY_LOG_CONTENT=true.
@@ -11,6 +12,8 @@ import os
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway_core.timing import OVERHEAD_HEADER, RequestClock, current_clock
 
 __all__ = ["AccessLogMiddleware", "configure_logging", "log"]
 
@@ -30,7 +33,8 @@ def configure_logging() -> None:
 
 
 class AccessLogMiddleware:
-    """Logs method, path, status and duration of each HTTP request (pure ASGI: streams untouched)."""
+    """Logs method, path, status, duration and overhead of each HTTP request, and tells the
+    client our overhead in a header (pure ASGI: streams pass untouched)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,17 +44,23 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        clock = RequestClock()
+        token = current_clock.set(clock)
+        status, overhead = 500, 0.0
 
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, overhead
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, overhead = message["status"], clock.overhead_ms()
+                headers = list(message.get("headers", []))
+                headers.append((OVERHEAD_HEADER.encode(), f"{overhead:.2f}".encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            current_clock.reset(token)
             log.info(
                 "request",
                 extra={
@@ -58,5 +68,6 @@ class AccessLogMiddleware:
                     "path": scope["path"],
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "overhead_ms": round(overhead, 2),
                 },
             )

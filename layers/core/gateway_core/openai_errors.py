@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway_core.errors import GatewayError, InvalidRequestError, UpstreamError, openai_error_body
+from gateway_core.errors import GatewayError, UpstreamError, openai_error_body
 
-__all__ = ["install_openai_error_handlers", "openai_error_response", "sse_error_event"]
+__all__ = ["install_openai_error_handlers", "openai_error_handlers", "openai_error_response", "sse_error_event"]
 
 log = logging.getLogger("gateway")
 
@@ -36,16 +36,18 @@ async def _gateway_error(_: Request, exc: Exception) -> Response:
     return openai_error_response(exc)
 
 
-async def _validation_error(_: Request, exc: Exception) -> Response:
-    return openai_error_response(InvalidRequestError(f"Invalid request: {exc}"))
-
-
 async def _unexpected(_: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return openai_error_response(GatewayError("Internal gateway error"))
 
 
-def install_openai_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(GatewayError, _gateway_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def openai_error_handlers() -> dict[type[Exception], Handler]:
+    return {GatewayError: _gateway_error, Exception: _unexpected}
+
+
+def install_openai_error_handlers(app: Starlette) -> None:
+    for error_class, handler in openai_error_handlers().items():
+        app.add_exception_handler(error_class, handler)

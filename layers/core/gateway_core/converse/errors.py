@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,6 +26,7 @@ from gateway_core.errors import (
 
 __all__ = [
     "BedrockError",
+    "bedrock_error_handlers",
     "bedrock_error_response",
     "from_gateway_error",
     "from_litellm_error",
@@ -111,17 +112,18 @@ async def _gateway_error(_: Request, exc: Exception) -> Response:
     return bedrock_error_response(from_gateway_error(exc))
 
 
-async def _validation_error(_: Request, exc: Exception) -> Response:
-    return bedrock_error_response(from_gateway_error(InvalidRequestError(f"Invalid request: {exc}")))
-
-
 async def _unexpected(_: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return bedrock_error_response(BedrockError(500, "InternalServerException", "Internal gateway error"))
 
 
-def install_bedrock_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(BedrockError, _bedrock_error)
-    app.add_exception_handler(GatewayError, _gateway_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def bedrock_error_handlers() -> dict[type[Exception], Handler]:
+    return {BedrockError: _bedrock_error, GatewayError: _gateway_error, Exception: _unexpected}
+
+
+def install_bedrock_error_handlers(app: Starlette) -> None:
+    for error_class, handler in bedrock_error_handlers().items():
+        app.add_exception_handler(error_class, handler)

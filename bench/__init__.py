@@ -1,0 +1,1 @@
+"""`make bench`: what the gateway's own layer costs, measured against the local stack."""

@@ -1,0 +1,120 @@
+"""`make bench` (python -m bench [--quick]): one run, every layer side by side.
+
+Markdown on stdout, JSON in bench/results/ (with the core count and the commit). The fake
+provider answers at zero latency, so what remains is the cost of each layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import time
+from typing import Any
+
+import httpx
+
+from bench import coldstart, history, latency
+from bench.stack import MASTER_KEY, start_stack
+from local.template import REPO_ROOT
+
+RESULTS = REPO_ROOT / "bench" / "results"
+
+
+def _commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT, check=False)  # noqa: S603, S607
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=REPO_ROOT, check=False).stdout.strip()  # noqa: S603, S607
+    return result.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def _row(name: str, stats: dict[str, float], extra: str = "") -> str:
+    return f"| {name} | {stats['p50']:.2f} | {stats['p90']:.2f} | {stats['p99']:.2f} | {extra} |"
+
+
+def _latency_section(title: str, runs: dict[str, list[float]], cpu: dict[str, float | None] | None = None) -> tuple[list[str], dict[str, Any]]:
+    stats = {name: latency.summary(values) for name, values in runs.items()}
+    base = stats["LiteLLM"]
+    lines = [f"### {title}", "", "| path | p50 ms | p90 ms | p99 ms | notes |", "|---|---|---|---|---|"]
+    for name, s in stats.items():
+        note = ""
+        if name.startswith("gateway"):
+            note = f"over LiteLLM: p50 {s['p50'] - base['p50']:+.2f}, p99 {s['p99'] - base['p99']:+.2f}"
+            if cpu and cpu.get(name) is not None:
+                note += f"; gateway CPU {cpu[name]:.2f} ms/request"
+        lines.append(_row(name, s, note))
+    return lines + [""], {"stats": stats, "cpu_ms_per_request": cpu}
+
+
+async def _requests(stack: Any, key: str, rounds: int, requests: int) -> tuple[list[str], dict[str, Any]]:
+    targets = latency.targets(stack.fake, stack.litellm, stack.gateway, key)
+    out: list[str] = []
+    report: dict[str, Any] = {}
+    serial = await latency.serial(targets, rounds)
+    lines, report["serial"] = _latency_section(f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)", serial)
+    out += lines
+    gateway_process = stack.gateway_process()
+    runs, cpu = {}, {}
+    for target in targets:
+        watched = gateway_process if target.name.startswith("gateway") else None
+        runs[target.name], cpu[target.name] = await latency.concurrent(target, requests, 16, watched)
+    lines, report["concurrent"] = _latency_section(f"1b. Request latency, concurrent (c=16, {requests} requests each) and 5. gateway CPU", runs, cpu)
+    out += lines
+    streams = latency.targets(stack.fake, stack.litellm, stack.gateway, key, stream=True)
+    ttft = await latency.serial(streams, max(rounds // 2, 20), latency.first_byte, headers={"x-fake-ttft-ms": "20"})
+    lines, report["first_byte"] = _latency_section("2. Time to first streamed byte (provider TTFT 20 ms)", ttft)
+    out += lines
+    return out, report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    args = parser.parse_args()
+    rounds, requests = (50, 200) if args.quick else (300, 1600)
+
+    print("# Gateway benchmark", flush=True)
+    report: dict[str, Any] = {"cores": os.cpu_count(), "commit": _commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print(f"\n{report['cores']} cores, commit {report['commit']}, {report['time']}\n", flush=True)
+
+    cold = coldstart.measure(3 if args.quick else 7)
+    lines = ["### 3. Cold start: import of each function module (fresh interpreter, median)", "", "| function | import ms | heaviest packages (cumulative ms) |", "|---|---|---|"]
+    for package, result in cold.items():
+        heavy = ", ".join(f"{name} {ms:.0f}" for name, ms in result.heavy)
+        lines.append(f"| {package} | {result.median_ms:.0f} | {heavy} |")
+    print("\n".join(lines) + "\n", flush=True)
+    report["cold_start"] = {package: {"median_ms": r.median_ms, "heavy": r.heavy} for package, r in cold.items()}
+
+    stack = start_stack()
+    try:
+        key = httpx.post(f"{stack.litellm}/key/generate", headers={"Authorization": f"Bearer {MASTER_KEY}"}, json={"models": ["fake-gpt"]}).json()["key"]
+        lines, report["latency"] = asyncio.run(_requests(stack, key, rounds, requests))
+        print("\n".join(lines), flush=True)
+
+        with history.dynamodb_local() as engine_url:
+            engine = "DynamoDB Local 3.3.0" if engine_url else "moto (DynamoDB Local unavailable: moto's writes slow down as a partition grows)"
+            store = history.store_appends(engine_url or stack.dynamodb)
+        turns = history.gateway_turns(stack.gateway, key) if not args.quick else {mark: float("nan") for mark in history.MARKS}
+        lines = [
+            "### 4. History: cost at turn 1, 100, 500 of one session (median ms)",
+            "",
+            f"| turn | turn append ({engine}) | whole gateway turn (local stack, moto) |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {mark} | {store[mark]:.2f} | {turns[mark]:.2f} |" for mark in history.MARKS]
+        lines.append(f"\nappend at turn 500 / turn 1: {store[500] / store[1]:.2f}x\n")
+        print("\n".join(lines), flush=True)
+        report["history"] = {"engine": engine, "store_append_ms": store, "gateway_turn_ms": turns}
+    finally:
+        stack.stop()
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{report['time'].replace(':', '')}-{report['commit']}.json"
+    path.write_text(json.dumps(report, indent=1, default=str))
+    print(f"JSON: {path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
