@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 
+from local.launch import StackStartError, launch_stack
 from local.processes import free_port
 from local.template import REPO_ROOT
 
@@ -26,7 +23,6 @@ class BenchStack:
     litellm: str
     fake: str
     dynamodb: str
-    log: Path
 
     def gateway_process(self) -> psutil.Process:
         """The process that serves the gateway's function apps (our code, not LiteLLM)."""
@@ -42,37 +38,19 @@ class BenchStack:
         self.process.wait(90)
 
 
-def _up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def start_stack() -> BenchStack:
     ports = {name: free_port() for name in ("GATEWAY_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
     data_dir = REPO_ROOT / ".local" / "bench-stack"
-    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_DATA_DIR": str(data_dir), "LITELLM_MASTER_KEY": MASTER_KEY}
-    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "DATABASE_URL", "GATEWAY_TLS_PORT", "OKTA_ISSUER"):
-        env.pop(name, None)
-    env["POWERTOOLS_LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "INFO")  # as deployed: one access line per request
-    log = data_dir / "stack.out"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "local"], env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-    gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
-    deadline = time.monotonic() + 300
-    while not (_up(f"{gateway}/health") and "] ready in " in log.read_text(errors="replace")):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit(f"the local stack did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
+    # As deployed: one access-log line per request.
+    env = {"LITELLM_MASTER_KEY": MASTER_KEY, "POWERTOOLS_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")}
+    try:
+        process = launch_stack(data_dir, ports, env)
+    except StackStartError as exc:
+        raise SystemExit(str(exc)) from None
     return BenchStack(
         process,
-        gateway,
+        f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
         f"http://127.0.0.1:{ports['LITELLM_PORT']}",
         f"http://127.0.0.1:{ports['FAKE_PROVIDER_PORT']}",
         f"http://127.0.0.1:{ports['MOTO_PORT']}",
-        log,
     )

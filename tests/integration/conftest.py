@@ -9,10 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +17,7 @@ import psutil
 import pytest
 from openai import OpenAI
 
+from local.launch import StackStartError, launch_stack
 from local.processes import free_port, port_in_use
 from local.template import REPO_ROOT
 from tests.integration.okta_issuer import AUDIENCE as OKTA_AUDIENCE
@@ -46,14 +43,6 @@ class LocalStack:
         return OpenAI(base_url=f"{self.gateway_url}/v1", api_key=api_key or self.master_key, max_retries=0, **options)  # type: ignore[arg-type]
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def okta() -> Iterator[OktaIssuer]:
     issuer = OktaIssuer(REPO_ROOT / ".local" / "test-okta-tls")
@@ -65,9 +54,7 @@ def okta() -> Iterator[OktaIssuer]:
 def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
     ports = {name: free_port() for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
     data_dir = REPO_ROOT / ".local" / "test-stack"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_DATA_DIR": str(data_dir), "LITELLM_MASTER_KEY": MASTER_KEY}
-    env["GATEWAY_IDENTITY_CACHE_TTL_S"] = str(IDENTITY_CACHE_TTL_S)  # revocation tests wait this long
+    env = {"LITELLM_MASTER_KEY": MASTER_KEY, "GATEWAY_IDENTITY_CACHE_TTL_S": str(IDENTITY_CACHE_TTL_S)}  # revocation tests wait this long
     env.update(
         OKTA_ISSUER=okta.url,
         OKTA_AUDIENCE=OKTA_AUDIENCE,
@@ -79,21 +66,14 @@ def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
         ONBOARDING_RPM_LIMIT="100",
         ONBOARDING_MODELS="fake-gpt,fake-embedding",
     )
-    env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
-    env.pop("DATABASE_URL", None)
     if os.environ.get("TEST_DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
-    log_path = data_dir / "stack.out"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "local"], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        process = launch_stack(data_dir, ports, env)
+    except StackStartError as exc:
+        pytest.fail(str(exc))
     gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
-    deadline = time.monotonic() + 300
-    # The runner's banner ("ready in …") comes once every listener, HTTPS included, answers.
-    while not (_ready(f"{gateway}/health") and "] ready in " in log_path.read_text(errors="replace")):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.5)
+    log_path = data_dir / "stack.out"
     family = psutil.Process(process.pid).children(recursive=True)
     yield LocalStack(
         gateway,

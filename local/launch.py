@@ -1,0 +1,50 @@
+"""Start `python -m local` as a child (tests, bench) and wait until its banner says ready."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from local.template import REPO_ROOT
+
+__all__ = ["StackStartError", "launch_stack"]
+
+# Variables of the developer's shell that would point the child stack at other services.
+_INHERITED_OVERRIDES = ("AWS_ENDPOINT_URL_DYNAMODB", "DATABASE_URL", "GATEWAY_TLS_PORT", "OKTA_ISSUER")
+
+
+class StackStartError(RuntimeError):
+    """The stack exited or did not get ready in time; the message ends with its log."""
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def launch_stack(data_dir: Path, ports: Mapping[str, int], env: Mapping[str, str], timeout: float = 300) -> subprocess.Popen[bytes]:
+    """Start the stack on ``ports`` ({GATEWAY_PORT: …}) with ``env`` on top of a clean copy of
+    this process's environment; return once /health answers and the "ready in" banner is out
+    (it comes after every listener, HTTPS included, answers)."""
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    child_env = {k: v for k, v in os.environ.items() if k not in _INHERITED_OVERRIDES}
+    child_env.update({k: str(v) for k, v in ports.items()}, LOCAL_DATA_DIR=str(data_dir), **env)
+    log_path = data_dir / "stack.out"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "local"], env=child_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    health = f"http://127.0.0.1:{ports['GATEWAY_PORT']}/health"
+    deadline = time.monotonic() + timeout
+    while not (_ready(health) and "] ready in " in log_path.read_text(errors="replace")):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise StackStartError(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.5)
+    return process
