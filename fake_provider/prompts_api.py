@@ -35,7 +35,7 @@ async def get_prompt(identifier: str, promptVersion: str | None = None) -> JSONR
     prompt_id = identifier.rsplit("/", 1)[-1]  # an id, or an ARN ending in prompt/<id>
     prompt = _prompts().get(prompt_id)
     version = promptVersion or "DRAFT"
-    if prompt is None or version not in prompt["versions"]:
+    if not isinstance(prompt, dict) or version not in prompt["versions"]:
         return _not_found(f"Prompt {identifier} version {version} not found")
     variant = {"name": "default", **prompt["versions"][version]}
     arn = f"arn:aws:bedrock:us-east-1:123456789012:prompt/{prompt_id}"

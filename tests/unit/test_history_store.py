@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 import pytest
 from gateway_core.history.formats import openai_to_converse_history
 from gateway_core.history.store import MessageItem, SessionGone, SessionStore
-from moto import mock_aws
 
 from local.dynamodb import create_tables
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionStore]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
-    with mock_aws():
-        create_tables(None, {"HistoryTable": "history-unit"})
-        yield SessionStore("history-unit", retention_days=1)
+def store(moto_aws: None) -> SessionStore:
+    create_tables(None, {"HistoryTable": "history-unit"})
+    return SessionStore("history-unit", retention_days=1)
 
 
 def test_turns_append_in_order_and_system_is_replaced(store: SessionStore) -> None:

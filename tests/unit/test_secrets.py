@@ -8,20 +8,16 @@ import boto3
 import pytest
 from gateway_core import secrets
 from gateway_core.settings import get_settings
-from moto import mock_aws
 
 
 @pytest.fixture
-def secret_arn(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+def secret_arn(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("GATEWAY_LITELLM_MASTER_KEY", raising=False)
-    with mock_aws():
-        arn = boto3.client("secretsmanager").create_secret(Name="master", SecretString="RandomPart123")["ARN"]
-        monkeypatch.setenv("GATEWAY_MASTER_KEY_SECRET_ARN", arn)
-        get_settings.cache_clear()
-        monkeypatch.setattr(secrets, "_value", None)
-        yield arn
+    arn = boto3.client("secretsmanager").create_secret(Name="master", SecretString="RandomPart123")["ARN"]
+    monkeypatch.setenv("GATEWAY_MASTER_KEY_SECRET_ARN", arn)
+    get_settings.cache_clear()
+    monkeypatch.setattr(secrets, "_value", None)
+    yield arn
     get_settings.cache_clear()
 
 

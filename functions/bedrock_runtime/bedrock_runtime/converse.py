@@ -115,15 +115,17 @@ async def converse_stream(request: Request) -> Response:
 
 
 async def _frames(response: Upstream, turn: Turn) -> AsyncIterator[bytes]:
-    translator, answer = StreamTranslator(), StreamedAnswer()
+    translator = StreamTranslator()
+    answer = StreamedAnswer() if turn.conversation is not None else None  # only what will be stored
     try:
         async for line in response.aiter_lines():
             chunk = parse_sse_line(line)
             if chunk is not None:
                 for frame in translator.feed(chunk):
                     yield frame
-                answer.feed(chunk)
-        if turn.conversation is not None:
+                if answer is not None:
+                    answer.feed(chunk)
+        if answer is not None:
             await turn.save(answer.message())  # before the last frames: a client that saw the end sees the turn
         for frame in translator.finish():
             yield frame

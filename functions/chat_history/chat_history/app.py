@@ -6,9 +6,9 @@ uvicorn. ``/bedrock/...`` answers errors in Bedrock's shape, the rest in OpenAI'
 
 from __future__ import annotations
 
-from gateway_core.app_support import function_app, lambda_handler
+from gateway_core.app_support import ErrorHandler, function_app, lambda_handler
 from gateway_core.converse.errors import bedrock_error_handlers
-from gateway_core.openai_errors import Handler, openai_error_handlers
+from gateway_core.openai_errors import openai_error_handlers
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,15 +17,15 @@ from starlette.routing import BaseRoute, Route
 from chat_history.routes import bedrock_history, delete_session, openai_history, session_ids
 
 
-def _errors_by_interface() -> dict[type[Exception], Handler]:
+def _errors_by_interface() -> dict[type[Exception], ErrorHandler]:
     """One handler per error class that renders Bedrock's shape on /bedrock/ paths."""
     bedrock, openai = bedrock_error_handlers(), openai_error_handlers()
-    handlers: dict[type[Exception], Handler] = {}
+    handlers: dict[type[Exception], ErrorHandler] = {}
     for error_class in {**bedrock, **openai}:
         b = bedrock.get(error_class) or bedrock[Exception]
         o = openai.get(error_class) or openai[Exception]
 
-        async def handle(request: Request, exc: Exception, b: Handler = b, o: Handler = o) -> Response:
+        async def handle(request: Request, exc: Exception, b: ErrorHandler = b, o: ErrorHandler = o) -> Response:
             return await (b if request.url.path.startswith("/bedrock/") else o)(request, exc)
 
         handlers[error_class] = handle

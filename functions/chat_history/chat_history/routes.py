@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway_core.bodies import json_object
 from gateway_core.errors import InvalidRequestError
+from gateway_core.history import history_store
 from gateway_core.history.formats import openai_to_converse_history
 from gateway_core.history.turns import find_session
 from gateway_core.identity import identify
@@ -17,14 +18,6 @@ from starlette.responses import JSONResponse, Response
 MAX_PAGE = 100
 
 
-def get_store() -> Any:
-    # pynamodb + botocore take ~130 ms to import: loaded with the first request that passed
-    # authentication, so Lambda's init (and every unauthenticated request) skips them.
-    from gateway_core.history.store import get_store as store
-
-    return store()
-
-
 async def _json_body(request: Request) -> dict[str, Any]:
     return json_object(await request.body(), empty={})
 
@@ -32,7 +25,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 async def _history(request: Request) -> tuple[str, list[dict[str, Any]]]:
     body = await _json_body(request)
     session = await find_session(await identify(request), body.get("session_id"))
-    messages = await run_in_threadpool(get_store().messages, session.session_id)
+    messages = await run_in_threadpool(history_store().messages, session.session_id)
     return session.session_id, session.system + messages
 
 
@@ -58,7 +51,7 @@ async def session_ids(request: Request) -> Response:
     if token is not None and not isinstance(token, str):
         raise InvalidRequestError("next_token must be a string", param="next_token")
     caller = await identify(request)
-    sessions, next_token = await run_in_threadpool(get_store().list, caller.owner, limit, token)
+    sessions, next_token = await run_in_threadpool(history_store().list, caller.owner, limit, token)
     return JSONResponse(
         {
             "session_ids": [s.session_id for s in sessions],
@@ -71,5 +64,5 @@ async def session_ids(request: Request) -> Response:
 async def delete_session(request: Request) -> Response:
     """DELETE /chat-history/{session_id} -> the session and all its messages are gone."""
     session = await find_session(await identify(request), request.path_params["session_id"])
-    deleted = await run_in_threadpool(get_store().delete, session.session_id)
+    deleted = await run_in_threadpool(history_store().delete, session.session_id)
     return JSONResponse({"session_id": session.session_id, "deleted": True, "messages_deleted": deleted})

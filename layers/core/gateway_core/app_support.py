@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from gateway_core.http import close_clients
 from gateway_core.observability import AccessLogMiddleware, configure_logging
 
-__all__ = ["function_app", "health", "lambda_handler", "lifespan"]
+__all__ = ["ErrorHandler", "function_app", "health", "lambda_handler", "lifespan"]
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]

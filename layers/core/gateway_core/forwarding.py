@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway_core.errors import UpstreamError
-from gateway_core.http import Upstream, UpstreamRequest, send
+from gateway_core.http import Upstream, UpstreamRequest
+from gateway_core.http import send as open_upstream  # status and headers in; body on demand
 
 __all__ = ["forward", "open_upstream", "read_upstream", "relay_headers", "relay_whole", "upstream_request"]
 
@@ -50,11 +51,6 @@ def upstream_request(request: Request, content: bytes, path: str | None = None) 
 
 def relay_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
     return {k: v for k, v in headers if k not in _HOP_BY_HOP and k != "content-encoding"}
-
-
-async def open_upstream(upstream: UpstreamRequest) -> Upstream:
-    """Send ``upstream``; return once LiteLLM's status and headers arrived (body not yet read)."""
-    return await send(upstream)
 
 
 async def read_upstream(response: Upstream) -> bytes:

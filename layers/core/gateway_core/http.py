@@ -23,7 +23,7 @@ from gateway_core.errors import map_upstream_errors
 from gateway_core.settings import Settings, get_settings
 from gateway_core.timing import waiting_on_litellm
 
-__all__ = ["Upstream", "UpstreamRequest", "call_litellm", "close_clients", "litellm_session", "send"]
+__all__ = ["Upstream", "UpstreamRequest", "call_litellm", "close_clients", "send"]
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
 

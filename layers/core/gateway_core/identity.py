@@ -21,7 +21,7 @@ from gateway_core.http import call_litellm
 from gateway_core.secrets import get_master_key
 from gateway_core.settings import get_settings
 
-__all__ = ["ADMIN_OWNER", "Caller", "bearer_token", "clear_identity_cache", "identify"]
+__all__ = ["ADMIN_OWNER", "Caller", "bearer_token", "identify"]
 
 ADMIN_OWNER = "admin"
 _CACHE_LIMIT = 10_000
@@ -44,10 +44,6 @@ def bearer_token(request: Request) -> str:
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationError("Missing API key: send 'Authorization: Bearer <key>'")
     return token
-
-
-def clear_identity_cache() -> None:
-    _cache.clear()
 
 
 def _caller_from(info: dict[str, Any], token_hash: str) -> Caller:

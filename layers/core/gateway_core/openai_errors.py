@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway_core.app_support import ErrorHandler
 from gateway_core.errors import GatewayError, UpstreamError, openai_error_body
 
 __all__ = ["install_openai_error_handlers", "openai_error_handlers", "openai_error_response", "sse_error_event"]
@@ -41,10 +41,7 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     return openai_error_response(GatewayError("Internal gateway error"))
 
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
-
-
-def openai_error_handlers() -> dict[type[Exception], Handler]:
+def openai_error_handlers() -> dict[type[Exception], ErrorHandler]:
     return {GatewayError: _gateway_error, Exception: _unexpected}
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway_core.app_support import ErrorHandler
 from gateway_core.errors import (
     AuthenticationError,
     GatewayError,
@@ -117,10 +117,7 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     return bedrock_error_response(BedrockError(500, "InternalServerException", "Internal gateway error"))
 
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
-
-
-def bedrock_error_handlers() -> dict[type[Exception], Handler]:
+def bedrock_error_handlers() -> dict[type[Exception], ErrorHandler]:
     return {BedrockError: _bedrock_error, GatewayError: _gateway_error, Exception: _unexpected}
 
 

@@ -171,6 +171,8 @@ class SessionStore:
             model.Meta.table_name = table_name
             model.Meta.region = self.region
             model._connection = None  # rebind to the new table name
+        # One connection for transactions: each new one builds a botocore session and client.
+        self._connection = Connection(region=self.region)
 
     def _expiry(self) -> int:
         return int(time.time()) + self.retention_s
@@ -229,7 +231,7 @@ class SessionStore:
         items = [item for n, m in enumerate(messages) for item in _message_items(pk, f"{turn}#{n:03d}", m, expires_at)]
         session = SessionItem(pk, SESSION_SK)
         try:
-            with TransactWrite(connection=Connection(region=self.region)) as transaction:
+            with TransactWrite(connection=self._connection) as transaction:
                 if create:
                     new = SessionItem(
                         pk,
@@ -257,7 +259,7 @@ class SessionStore:
                 for item in items[: TRANSACTION_ITEMS - 1]:
                     transaction.save(item)
             for start in range(TRANSACTION_ITEMS - 1, len(items), TRANSACTION_ITEMS):
-                with TransactWrite(connection=Connection(region=self.region)) as rest:  # only for very long turns
+                with TransactWrite(connection=self._connection) as rest:  # only for very long turns
                     for item in items[start : start + TRANSACTION_ITEMS]:
                         rest.save(item)
         except TransactWriteError as exc:

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from gateway_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from gateway_core.history import history_store
 from gateway_core.identity import Caller, identify
 from gateway_core.settings import get_settings
 
@@ -42,12 +43,6 @@ _SYSTEM_ROLES = {"system", "developer"}
 _KEPT_ASSISTANT_FIELDS = ("content", "tool_calls", "reasoning_content", "thinking_blocks")
 
 log = logging.getLogger("gateway")
-
-
-def _store() -> Any:
-    from gateway_core.history.store import get_store  # lazy: pynamodb/botocore cost ~0.2 s to import
-
-    return get_store()
 
 
 @dataclass(frozen=True)
@@ -78,7 +73,7 @@ async def find_session(caller: Caller, session_id: Any) -> Any:
     _require_history()
     if not isinstance(session_id, str) or not session_id:
         raise InvalidRequestError("session_id is required", param="session_id")
-    session = await run_in_threadpool(_store().get, session_id)
+    session = await run_in_threadpool(history_store().get, session_id)
     if session is None or not caller.may_access(session.owner):
         raise NotFoundError(f"Session {session_id} not found", param="session_id")
     return session
@@ -101,7 +96,7 @@ class Conversation:
     async def save(self, messages: list[dict[str, Any]], *, model: str | None, system: list[dict[str, Any]] | None) -> bool:
         from gateway_core.history.store import SessionGone
 
-        store = _store()
+        store = history_store()
         try:
             await run_in_threadpool(store.append, self.session_id, self.owner, messages, create=self.create, model=model, system=system)
         except SessionGone:
@@ -122,7 +117,7 @@ async def open_conversation(request: Request, wanted: HistoryRequest) -> Convers
 
         return Conversation(new_session_id(), caller.owner, create=True)
     session = await find_session(caller, wanted.session_id)
-    messages = await run_in_threadpool(_store().messages, session.session_id)
+    messages = await run_in_threadpool(history_store().messages, session.session_id)
     return Conversation(session.session_id, session.owner, create=False, history=messages, system=session.system)
 
 
