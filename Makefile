@@ -41,7 +41,7 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.lock
 dev: install
 	$(VENV)/bin/python -m local
 
-test: install check-infra
+test: install lint check-infra
 	$(VENV)/bin/python -m pytest
 
 # Everything that proves template.yaml offline (cfn-lint on source and translation runs in pytest).
@@ -70,7 +70,11 @@ bench: install
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests/unit
 
+# The project's own rules (pyproject.toml): ruff everywhere, mypy --strict on what ships to Lambda.
 lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
 
 # Re-pin every transitive dependency after editing requirements/*.in.

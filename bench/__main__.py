@@ -24,8 +24,9 @@ RESULTS = REPO_ROOT / "bench" / "results"
 
 
 def _commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT, check=False)  # noqa: S603, S607
-    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=REPO_ROOT, check=False).stdout.strip()  # noqa: S603, S607
+    git = ["git", "-C", str(REPO_ROOT)]
+    result = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)  # noqa: S603
+    dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=False).stdout.strip()  # noqa: S603
     return result.stdout.strip() + ("+dirty" if dirty else "")
 
 
@@ -33,7 +34,9 @@ def _row(name: str, stats: dict[str, float], extra: str = "") -> str:
     return f"| {name} | {stats['p50']:.2f} | {stats['p90']:.2f} | {stats['p99']:.2f} | {extra} |"
 
 
-def _latency_section(title: str, runs: dict[str, list[float]], cpu: dict[str, float | None] | None = None) -> tuple[list[str], dict[str, Any]]:
+def _latency_section(
+    title: str, runs: dict[str, list[float]], cpu: dict[str, float | None] | None = None
+) -> tuple[list[str], dict[str, Any]]:
     stats = {name: latency.summary(values) for name, values in runs.items()}
     base = stats["LiteLLM"]
     lines = [f"### {title}", "", "| path | p50 ms | p90 ms | p99 ms | notes |", "|---|---|---|---|---|"]
@@ -52,14 +55,18 @@ async def _requests(stack: Any, key: str, rounds: int, requests: int) -> tuple[l
     out: list[str] = []
     report: dict[str, Any] = {}
     serial = await latency.serial(targets, rounds)
-    lines, report["serial"] = _latency_section(f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)", serial)
+    lines, report["serial"] = _latency_section(
+        f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)", serial
+    )
     out += lines
     gateway_process = stack.gateway_process()
     runs, cpu = {}, {}
     for target in targets:
         watched = gateway_process if target.name.startswith("gateway") else None
         runs[target.name], cpu[target.name] = await latency.concurrent(target, requests, 16, watched)
-    lines, report["concurrent"] = _latency_section(f"1b. Request latency, concurrent (c=16, {requests} requests each) and 5. gateway CPU", runs, cpu)
+    lines, report["concurrent"] = _latency_section(
+        f"1b. Request latency, concurrent (c=16, {requests} requests each) and 5. gateway CPU", runs, cpu
+    )
     out += lines
     streams = latency.targets(stack.fake, stack.litellm, stack.gateway, key, stream=True)
     ttft = await latency.serial(streams, max(rounds // 2, 20), latency.first_byte, headers={"x-fake-ttft-ms": "20"})
@@ -75,11 +82,20 @@ def main() -> int:
     rounds, requests = (50, 200) if args.quick else (300, 1600)
 
     print("# Gateway benchmark", flush=True)
-    report: dict[str, Any] = {"cores": os.cpu_count(), "commit": _commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "commit": _commit(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     print(f"\n{report['cores']} cores, commit {report['commit']}, {report['time']}\n", flush=True)
 
     cold = coldstart.measure(3 if args.quick else 7)
-    lines = ["### 3. Cold start: import of each function module (fresh interpreter, median)", "", "| function | import ms | heaviest packages (cumulative ms) |", "|---|---|---|"]
+    lines = [
+        "### 3. Cold start: import of each function module (fresh interpreter, median)",
+        "",
+        "| function | import ms | heaviest packages (cumulative ms) |",
+        "|---|---|---|",
+    ]
     for package, result in cold.items():
         heavy = ", ".join(f"{name} {ms:.0f}" for name, ms in result.heavy)
         lines.append(f"| {package} | {result.median_ms:.0f} | {heavy} |")
@@ -88,14 +104,26 @@ def main() -> int:
 
     stack = start_stack()
     try:
-        key = httpx.post(f"{stack.litellm}/key/generate", headers={"Authorization": f"Bearer {MASTER_KEY}"}, json={"models": ["fake-gpt"]}).json()["key"]
+        key = httpx.post(
+            f"{stack.litellm}/key/generate",
+            headers={"Authorization": f"Bearer {MASTER_KEY}"},
+            json={"models": ["fake-gpt"]},
+        ).json()["key"]
         lines, report["latency"] = asyncio.run(_requests(stack, key, rounds, requests))
         print("\n".join(lines), flush=True)
 
         with history.dynamodb_local() as engine_url:
-            engine = "DynamoDB Local 3.3.0" if engine_url else "moto (DynamoDB Local unavailable: moto's writes slow down as a partition grows)"
+            engine = (
+                "DynamoDB Local 3.3.0"
+                if engine_url
+                else "moto (DynamoDB Local unavailable: moto's writes slow down as a partition grows)"
+            )
             store = history.store_appends(engine_url or stack.dynamodb)
-        turns = history.gateway_turns(stack.gateway, key) if not args.quick else {mark: float("nan") for mark in history.MARKS}
+        turns = (
+            history.gateway_turns(stack.gateway, key)
+            if not args.quick
+            else {mark: float("nan") for mark in history.MARKS}
+        )
         lines = [
             "### 4. History: cost at turn 1, 100, 500 of one session (median ms)",
             "",

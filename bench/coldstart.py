@@ -22,7 +22,9 @@ def _import_ms(package: str, source: str) -> tuple[float, bool]:
     env_path = [source]
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-c", f"import sys; sys.path[:0] = {env_path!r}\n" + _PROBE.format(package=package)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     elapsed, has_litellm = result.stdout.split()
     return float(elapsed), has_litellm == "True"
@@ -32,7 +34,9 @@ def _heavy_modules(package: str, source: str, top: int = 6) -> list[tuple[str, f
     """Top-level packages by cumulative import time (python -X importtime)."""
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-X", "importtime", "-c", f"import sys; sys.path[:0] = [{source!r}]; import {package}.app"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     costs: dict[str, float] = {}
     for line in result.stderr.splitlines():
@@ -59,5 +63,7 @@ def measure(samples: int = 5) -> dict[str, ColdStart]:
         runs = [_import_ms(spec.package, str(spec.source_dir)) for _ in range(samples)]
         if any(has for _, has in runs):
             raise SystemExit(f"FAIL: importing {spec.package}.app pulls in litellm; the functions must never import it")
-        results[spec.package] = ColdStart(statistics.median(ms for ms, _ in runs), _heavy_modules(spec.package, str(spec.source_dir)))
+        results[spec.package] = ColdStart(
+            statistics.median(ms for ms, _ in runs), _heavy_modules(spec.package, str(spec.source_dir))
+        )
     return results

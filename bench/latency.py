@@ -22,7 +22,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": percentile(values, 50), "p90": percentile(values, 90), "p99": percentile(values, 99), "n": len(values)}
+    return {
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "n": len(values),
+    }
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,12 @@ def targets(fake: str, litellm: str, gateway: str, key: str, *, stream: bool = F
         Target("fake provider", f"{fake}/v1/chat/completions", chat, {"Content-Type": "application/json"}),
         Target("LiteLLM", f"{litellm}/v1/chat/completions", chat, auth),
         Target("gateway OpenAI", f"{gateway}/v1/chat/completions", chat, auth),
-        Target("gateway Converse" + ("Stream" if stream else ""), f"{gateway}/bedrock/model/fake-gpt/converse" + ("-stream" if stream else ""), CONVERSE, auth),
+        Target(
+            "gateway Converse" + ("Stream" if stream else ""),
+            f"{gateway}/bedrock/model/fake-gpt/converse" + ("-stream" if stream else ""),
+            CONVERSE,
+            auth,
+        ),
     ]
     return found[1:] if stream else found
 
@@ -70,7 +80,9 @@ async def first_byte(session: aiohttp.ClientSession, target: Target) -> float:
     return elapsed
 
 
-async def serial(all_targets: list[Target], rounds: int, timed: Timed = whole, headers: dict[str, str] | None = None) -> dict[str, list[float]]:
+async def serial(
+    all_targets: list[Target], rounds: int, timed: Timed = whole, headers: dict[str, str] | None = None
+) -> dict[str, list[float]]:
     """Targets interleaved round by round, so drift in the machine's load hits all alike."""
     results: dict[str, list[float]] = {t.name: [] for t in all_targets}
     extra = [Target(t.name, t.url, t.body, {**t.headers, **(headers or {})}) for t in all_targets]
@@ -84,7 +96,9 @@ async def serial(all_targets: list[Target], rounds: int, timed: Timed = whole, h
     return results
 
 
-async def concurrent(target: Target, requests: int, workers: int, process: psutil.Process | None) -> tuple[list[float], float | None]:
+async def concurrent(
+    target: Target, requests: int, workers: int, process: psutil.Process | None
+) -> tuple[list[float], float | None]:
     """Latencies at ``workers`` in flight, and the gateway process's CPU ms per request."""
     latencies: list[float] = []
     queue = iter(range(requests))

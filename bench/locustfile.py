@@ -24,7 +24,10 @@ from locust import FastHttpUser, between, events, task
 GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/")
 API_KEY = os.environ.get("GATEWAY_API_KEY", "sk-local-master")
 MODEL = os.environ.get("GATEWAY_MODEL", "fake-gpt")
-KNOBS = {"x-fake-latency-ms": os.environ.get("FAKE_LATENCY_MS", "0"), "x-fake-ttft-ms": os.environ.get("FAKE_TTFT_MS", "0")}
+KNOBS = {
+    "x-fake-latency-ms": os.environ.get("FAKE_LATENCY_MS", "0"),
+    "x-fake-ttft-ms": os.environ.get("FAKE_TTFT_MS", "0"),
+}
 PROMPT = "Summarise the benefits of a serverless gateway in two sentences."
 
 
@@ -40,11 +43,20 @@ class GatewayUser(FastHttpUser):
                 return
             overhead = response.headers.get("x-gateway-overhead-ms")
             if overhead is not None:
-                events.request.fire(request_type="overhead", name=name, response_time=float(overhead), response_length=0, exception=None, context={})
+                events.request.fire(
+                    request_type="overhead",
+                    name=name,
+                    response_time=float(overhead),
+                    response_length=0,
+                    exception=None,
+                    context={},
+                )
 
     @task(4)
     def openai_chat(self) -> None:
-        self._post("openai chat", "/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]})
+        self._post(
+            "openai chat", "/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
+        )
 
     @task(3)
     def openai_stream(self) -> None:
@@ -53,8 +65,16 @@ class GatewayUser(FastHttpUser):
 
     @task(2)
     def converse(self) -> None:
-        self._post("bedrock converse", f"/bedrock/model/{MODEL}/converse", {"messages": [{"role": "user", "content": [{"text": PROMPT}]}]})
+        self._post(
+            "bedrock converse",
+            f"/bedrock/model/{MODEL}/converse",
+            {"messages": [{"role": "user", "content": [{"text": PROMPT}]}]},
+        )
 
     @task(1)
     def converse_stream(self) -> None:
-        self._post("bedrock converse-stream", f"/bedrock/model/{MODEL}/converse-stream", {"messages": [{"role": "user", "content": [{"text": PROMPT}]}]})
+        self._post(
+            "bedrock converse-stream",
+            f"/bedrock/model/{MODEL}/converse-stream",
+            {"messages": [{"role": "user", "content": [{"text": PROMPT}]}]},
+        )

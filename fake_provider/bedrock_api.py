@@ -53,7 +53,11 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
     last_blocks = (messages[-1].get("content") or []) if messages else []
     results = [b["toolResult"] for b in last_blocks if isinstance(b, dict) and "toolResult" in b]
     tool_config = body.get("toolConfig") or {}
-    tools = [ToolSpec(t["toolSpec"]["name"], t["toolSpec"].get("inputSchema", {}).get("json", {})) for t in tool_config.get("tools", []) if "toolSpec" in t]
+    tools = [
+        ToolSpec(t["toolSpec"]["name"], t["toolSpec"].get("inputSchema", {}).get("json", {}))
+        for t in tool_config.get("tools", [])
+        if "toolSpec" in t
+    ]
     choice = tool_config.get("toolChoice") or {}
     inference = body.get("inferenceConfig") or {}
     return Prompt(
@@ -100,7 +104,9 @@ async def converse(model_id: str, request: Request) -> Response:
     answer = plan_answer(to_prompt(body), knobs)
     content: list[dict[str, Any]] = [{"text": answer.text}] if answer.text or not answer.tool_name else []
     if answer.tool_name:
-        content.append({"toolUse": {"toolUseId": answer.tool_call_id, "name": answer.tool_name, "input": answer.tool_arguments}})
+        content.append(
+            {"toolUse": {"toolUseId": answer.tool_call_id, "name": answer.tool_name, "input": answer.tool_arguments}}
+        )
     return JSONResponse(
         {
             "output": {"message": {"role": "assistant", "content": content}},

@@ -85,7 +85,11 @@ def _usage(answer: Answer) -> dict[str, int]:
 
 
 def _tool_call(answer: Answer, arguments: str) -> dict[str, Any]:
-    return {"id": answer.tool_call_id, "type": "function", "function": {"name": answer.tool_name, "arguments": arguments}}
+    return {
+        "id": answer.tool_call_id,
+        "type": "function",
+        "function": {"name": answer.tool_name, "arguments": arguments},
+    }
 
 
 @router.post("/v1/chat/completions")
@@ -139,7 +143,9 @@ async def _stream(answer: Answer, model: str, knobs: Knobs, include_usage: bool)
         yield chunk(delta)
     yield chunk({}, _FINISH.get(answer.finish, answer.finish))
     if include_usage:
-        yield b"data: " + json.dumps({**base, "model": model, "choices": [], "usage": _usage(answer)}).encode() + b"\n\n"
+        yield (
+            b"data: " + json.dumps({**base, "model": model, "choices": [], "usage": _usage(answer)}).encode() + b"\n\n"
+        )
     yield b"data: [DONE]\n\n"
 
 

@@ -10,7 +10,13 @@ __all__ = ["create_tables", "table_resources"]
 
 # CreateTable accepts these properties as the template spells them; TTL is a separate call,
 # and PITR/SSE mean nothing locally.
-_CREATE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode")
+_CREATE_PROPERTIES = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "BillingMode",
+)
 
 
 def table_resources(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -23,7 +29,11 @@ def create_tables(endpoint_url: str | None, names: dict[str, str], region: str =
     import boto3
 
     client = boto3.client(
-        "dynamodb", endpoint_url=endpoint_url, region_name=region, aws_access_key_id="local", aws_secret_access_key="local"
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 (local endpoint: any credentials)
     )
     existing = set(client.list_tables()["TableNames"])
     for logical_id, props in table_resources().items():
@@ -33,4 +43,6 @@ def create_tables(endpoint_url: str | None, names: dict[str, str], region: str =
         client.create_table(TableName=table, **{k: props[k] for k in _CREATE_PROPERTIES if k in props})
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
-            client.update_time_to_live(TableName=table, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True})
+            client.update_time_to_live(
+                TableName=table, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+            )

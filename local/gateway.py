@@ -66,7 +66,11 @@ class LocalApiGateway:
             if route.matches(scope["method"], path):
                 await self.targets[route.target](scope, receive, send)
                 return
-        missing = JSONResponse({"message": "Missing Authentication Token"}, 403, headers={"x-amzn-ErrorType": "MissingAuthenticationTokenException"})
+        missing = JSONResponse(
+            {"message": "Missing Authentication Token"},
+            403,
+            headers={"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+        )
         await missing(scope, receive, send)
 
     async def _health(self) -> Response:
@@ -79,9 +83,13 @@ class LocalApiGateway:
                 return False
 
         results = await asyncio.gather(*(check(url) for url in self.health_urls.values()))
-        components = {name: "ready" if ok else "unavailable" for name, ok in zip(self.health_urls, results, strict=True)}
+        components = {
+            name: "ready" if ok else "unavailable" for name, ok in zip(self.health_urls, results, strict=True)
+        }
         ready = all(results)
-        return JSONResponse({"status": "ready" if ready else "starting", "components": components}, 200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "starting", "components": components}, 200 if ready else 503
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -30,7 +30,9 @@ def _ready(url: str) -> bool:
         return False
 
 
-def launch_stack(data_dir: Path, ports: Mapping[str, int], env: Mapping[str, str], timeout: float = 300) -> subprocess.Popen[bytes]:
+def launch_stack(
+    data_dir: Path, ports: Mapping[str, int], env: Mapping[str, str], timeout: float = 300
+) -> subprocess.Popen[bytes]:
     """Start the stack on ``ports`` ({GATEWAY_PORT: …}) with ``env`` on top of a clean copy of
     this process's environment; return once /health answers and the "ready in" banner is out
     (it comes after every listener, HTTPS included, answers)."""
@@ -39,7 +41,9 @@ def launch_stack(data_dir: Path, ports: Mapping[str, int], env: Mapping[str, str
     child_env.update({k: str(v) for k, v in ports.items()}, LOCAL_DATA_DIR=str(data_dir), **env)
     log_path = data_dir / "stack.out"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "local"], env=child_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local"], env=child_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+        )  # noqa: S603
     health = f"http://127.0.0.1:{ports['GATEWAY_PORT']}/health"
     deadline = time.monotonic() + timeout
     while not (_ready(health) and "] ready in " in log_path.read_text(errors="replace")):

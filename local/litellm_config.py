@@ -1,13 +1,12 @@
 """The local LiteLLM config: ecs_litellm/config.yaml plus the fake provider.
 
 Bedrock models stay in the list (they answer when AWS credentials are in the environment);
-external providers are added when their key is set; Redis is kept when one is reachable.
+external providers are added when their key is set; Redis is used only when REDIS_HOST is set.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,23 @@ _REAL_PROVIDERS = {
 }
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if environ is None else environ)
     config: dict[str, Any] = yaml.safe_load(CLOUD_CONFIG.read_text())
     config["model_list"] = [
-        {"model_name": "fake-gpt", "litellm_params": {"model": "openai/fake-gpt", "api_base": f"{fake_url}/v1", "api_key": "fake", **_COSTS}},
-        {"model_name": "fake-embedding", "litellm_params": {"model": "openai/fake-embedding", "api_base": f"{fake_url}/v1", "api_key": "fake", **_COSTS}},
+        {
+            "model_name": "fake-gpt",
+            "litellm_params": {"model": "openai/fake-gpt", "api_base": f"{fake_url}/v1", "api_key": "fake", **_COSTS},
+        },
+        {
+            "model_name": "fake-embedding",
+            "litellm_params": {
+                "model": "openai/fake-embedding",
+                "api_base": f"{fake_url}/v1",
+                "api_key": "fake",
+                **_COSTS,
+            },
+        },
         *config["model_list"],
         *[
             {"model_name": name, "litellm_params": {"model": model, "api_key": f"os.environ/{key}"}}
@@ -53,9 +55,14 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
     # Let per-request x-fake-* knobs reach the fake provider through LiteLLM.
     settings["model_group_settings"] = {"forward_client_headers_to_llm_api": list(FAKE_MODELS)}
     router = config.setdefault("router_settings", {})
-    redis_host, redis_port = env.get("REDIS_HOST", "127.0.0.1"), int(env.get("REDIS_PORT", "6379"))
-    if _reachable(redis_host, redis_port):
-        router.update(redis_host=redis_host, redis_port=redis_port, redis_password=env.get("REDIS_PASSWORD") or None)
+    # Redis only when asked for (REDIS_HOST): a shared one on 127.0.0.1:6379 would carry rate-limit
+    # counters across unrelated local stacks (a second checkout, the test stack, the bench).
+    if env.get("REDIS_HOST"):
+        router.update(
+            redis_host=env["REDIS_HOST"],
+            redis_port=int(env.get("REDIS_PORT", "6379")),
+            redis_password=env.get("REDIS_PASSWORD") or None,
+        )
     else:
         for key in ("redis_host", "redis_port", "redis_password"):
             router.pop(key, None)

@@ -62,7 +62,12 @@ def spawn(name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path, cw
         # A session of its own: a terminal Ctrl-C reaches only the supervisor, which then stops
         # the children in order instead of racing them.
         process = subprocess.Popen(  # noqa: S603 (argv built by us)
-            list(argv), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     return Child(name, process, log_path)
@@ -92,4 +97,3 @@ def wait_http(url: str, deadline_s: float, alive: Callable[[], bool], cafile: Pa
             pass
         time.sleep(0.25)
     return False
-

@@ -43,7 +43,12 @@ __all__ = ["main"]
 
 HISTORY_TABLE = "gateway-history"
 # Local AWS endpoints accept any credentials; never let a developer's real ones sign for them.
-AWS_PLACEHOLDERS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+AWS_PLACEHOLDERS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 
 
 class Shutdown(Exception):
@@ -120,7 +125,10 @@ def _litellm_environment(venv: Path, database_url: str, cache_dir: Path) -> dict
     say("preparing the LiteLLM database (Prisma engine shim, migrations)")
     result = subprocess.run(  # noqa: S603
         [str(tool / "prepare"), str(venv), database_url, str(cache_dir)],
-        capture_output=True, text=True, start_new_session=True, check=False,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"litellm-offline-db prepare failed:\n{result.stderr[-3000:]}")
@@ -138,7 +146,11 @@ def _banner(stack: Stack, elapsed: float) -> str:
         f"ready in {elapsed:.1f} s",
         "",
         f"  gateway        {base}   (GET /health)",
-        *([f"  HTTPS gateway  https://127.0.0.1:{stack.tls_port}   (CA: {stack.data_dir / 'tls' / 'cert.pem'})"] if stack.tls_port else []),
+        *(
+            [f"  HTTPS gateway  https://127.0.0.1:{stack.tls_port}   (CA: {stack.data_dir / 'tls' / 'cert.pem'})"]
+            if stack.tls_port
+            else []
+        ),
         f"  OpenAI SDK     base_url={base}/v1",
         *([f"  boto3 Bedrock  endpoint_url={base}/bedrock"] if has_bedrock else []),
         f"  LiteLLM        http://127.0.0.1:{stack.ports.litellm}   (admin UI: {base}/ui)",
@@ -158,7 +170,7 @@ def _banner(stack: Stack, elapsed: float) -> str:
             "  import boto3; from botocore import UNSIGNED; from botocore.config import Config",
             f'  brt = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url="{base}/bedrock",',
             "                     config=Config(signature_version=UNSIGNED))",
-            "  brt.meta.events.register(\"request-created.*\", lambda request, **_: request.headers.add_header(",
+            '  brt.meta.events.register("request-created.*", lambda request, **_: request.headers.add_header(',
             f'      "Authorization", "Bearer {stack.master_key}"))',
             '  print(brt.converse(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "hi"}]}]))',
         ]
@@ -187,7 +199,10 @@ def run(stack: Stack) -> int:
         moto = stack.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(stack.ports.moto)], base_env)
         stack.dynamodb_url = f"http://127.0.0.1:{stack.ports.moto}"
 
-    say("Postgres: " + ("DATABASE_URL" if os.environ.get("DATABASE_URL") else f"embedded, data in {stack.data_dir / 'pgdata'}"))
+    say(
+        "Postgres: "
+        + ("DATABASE_URL" if os.environ.get("DATABASE_URL") else f"embedded, data in {stack.data_dir / 'pgdata'}")
+    )
     database_url, stack.stop_postgres = start_postgres(stack.data_dir / "pgdata")
     stack.database_note = "DATABASE_URL" if stack.stop_postgres is None else f"embedded ({stack.data_dir / 'pgdata'})"
     venv = Path(os.environ.get("LITELLM_VENV", REPO_ROOT / ".venv-litellm"))
@@ -199,11 +214,23 @@ def run(stack: Stack) -> int:
     write_config(config_path, fake_url)
 
     say(f"LiteLLM on 127.0.0.1:{stack.ports.litellm} (takes ~20 s; log: {stack.logs / 'litellm.log'})")
-    litellm_argv = [str(venv / "bin" / "litellm"), "--config", str(config_path), "--host", "127.0.0.1", "--port", str(stack.ports.litellm)]
+    litellm_argv = [
+        str(venv / "bin" / "litellm"),
+        "--config",
+        str(config_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(stack.ports.litellm),
+    ]
     litellm = stack.start("litellm", litellm_argv, litellm_env)
     litellm_url = f"http://127.0.0.1:{stack.ports.litellm}"
 
-    health = {"litellm": f"{litellm_url}/health/liveliness", "fake_provider": f"{fake_url}/health", "dynamodb": f"{stack.dynamodb_url}/moto-api/" if moto else stack.dynamodb_url}
+    health = {
+        "litellm": f"{litellm_url}/health/liveliness",
+        "fake_provider": f"{fake_url}/health",
+        "dynamodb": f"{stack.dynamodb_url}/moto-api/" if moto else stack.dynamodb_url,
+    }
     gateway_env = {
         **base_env,
         **AWS_PLACEHOLDERS,
@@ -229,7 +256,17 @@ def run(stack: Stack) -> int:
     stack.wait(gateway, f"http://127.0.0.1:{stack.ports.gateway}/health", 60, "the gateway")
     if stack.tls_port is not None:
         cert, key = ensure_certificate(stack.data_dir / "tls")
-        tls_argv = [py, "-m", "local.gateway", "--port", str(stack.tls_port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+        tls_argv = [
+            py,
+            "-m",
+            "local.gateway",
+            "--port",
+            str(stack.tls_port),
+            "--ssl-certfile",
+            str(cert),
+            "--ssl-keyfile",
+            str(key),
+        ]
         tls = stack.start("gateway-tls", tls_argv, gateway_env)
         stack.wait(tls, f"https://127.0.0.1:{stack.tls_port}/health", 60, "the HTTPS gateway", cafile=cert)
     print(_banner(stack, time.monotonic() - started), flush=True)
@@ -237,7 +274,9 @@ def run(stack: Stack) -> int:
     while True:
         for child in stack.children:
             if not child.alive():
-                raise RuntimeError(f"{child.name} exited ({child.process.returncode}); last log lines:\n{child.log_tail()}")
+                raise RuntimeError(
+                    f"{child.name} exited ({child.process.returncode}); last log lines:\n{child.log_tail()}"
+                )
         time.sleep(0.5)
 
 

@@ -14,7 +14,16 @@ from typing import Any
 
 import yaml
 
-__all__ = ["LITELLM", "REPO_ROOT", "TEMPLATE_PATH", "FunctionSpec", "Route", "functions", "load_routes", "load_template"]
+__all__ = [
+    "LITELLM",
+    "REPO_ROOT",
+    "TEMPLATE_PATH",
+    "FunctionSpec",
+    "Route",
+    "functions",
+    "load_routes",
+    "load_template",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"

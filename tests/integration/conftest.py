@@ -52,9 +52,15 @@ def okta() -> Iterator[OktaIssuer]:
 
 @pytest.fixture(scope="session")
 def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
-    ports = {name: free_port() for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
+    ports = {
+        name: free_port()
+        for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")
+    }
     data_dir = REPO_ROOT / ".local" / "test-stack"
-    env = {"LITELLM_MASTER_KEY": MASTER_KEY, "GATEWAY_IDENTITY_CACHE_TTL_S": str(IDENTITY_CACHE_TTL_S)}  # revocation tests wait this long
+    env = {
+        "LITELLM_MASTER_KEY": MASTER_KEY,
+        "GATEWAY_IDENTITY_CACHE_TTL_S": str(IDENTITY_CACHE_TTL_S),
+    }  # revocation tests wait this long
     env.update(
         OKTA_ISSUER=okta.url,
         OKTA_AUDIENCE=OKTA_AUDIENCE,

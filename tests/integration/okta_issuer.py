@@ -73,11 +73,20 @@ class OktaIssuer:
     def claims(self, subject: str, **overrides: Any) -> dict[str, Any]:
         """Valid claims for ``subject``; an override of None removes that claim."""
         now = int(time.time())
-        claims = {"iss": self.url, "aud": AUDIENCE, "sub": subject, "iat": now, "exp": now + 600, "email": f"{subject}@example.com"}
+        claims = {
+            "iss": self.url,
+            "aud": AUDIENCE,
+            "sub": subject,
+            "iat": now,
+            "exp": now + 600,
+            "email": f"{subject}@example.com",
+        }
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}
 
-    def token(self, subject: str, *, kid: str | None = None, key: rsa.RSAPrivateKey | None = None, **overrides: Any) -> str:
+    def token(
+        self, subject: str, *, kid: str | None = None, key: rsa.RSAPrivateKey | None = None, **overrides: Any
+    ) -> str:
         kid = kid or self.current_kid
         signing_key = key or self.keys[kid]
         return jwt.encode(self.claims(subject, **overrides), signing_key, algorithm="RS256", headers={"kid": kid})

@@ -24,12 +24,22 @@ from tests.integration.test_openai_interface import new_key
 pytestmark = pytest.mark.integration
 HELLO = [{"role": "user", "content": [{"text": "hi"}]}]
 NO_RETRIES = Config(signature_version=UNSIGNED, retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30)
-WEATHER = {"toolSpec": {"name": "get_weather", "description": "Weather for a city", "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}}
-PNG_1PX = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
+WEATHER = {
+    "toolSpec": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+    }
+}
+PNG_1PX = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
 
 
 def hook_client(stack: LocalStack, key: str | None = None, headers: dict[str, str] | None = None) -> Any:
-    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=f"{stack.gateway_url}/bedrock", config=NO_RETRIES)
+    client = boto3.client(
+        "bedrock-runtime", region_name="us-east-1", endpoint_url=f"{stack.gateway_url}/bedrock", config=NO_RETRIES
+    )
 
     def add_headers(request: Any, **_: Any) -> None:
         request.headers["Authorization"] = f"Bearer {key or stack.master_key}"
@@ -57,7 +67,10 @@ def received(response: dict[str, Any]) -> dict[str, Any]:
 
 def test_plain_text(brt: Any) -> None:
     response = brt.converse(modelId="fake-gpt", messages=HELLO)
-    assert response["output"]["message"] == {"role": "assistant", "content": [{"text": "The quick brown fox jumps over the lazy"}]}
+    assert response["output"]["message"] == {
+        "role": "assistant",
+        "content": [{"text": "The quick brown fox jumps over the lazy"}],
+    }
     assert response["stopReason"] == "end_turn"
     usage = response["usage"]
     assert usage["outputTokens"] == 8 and usage["totalTokens"] == usage["inputTokens"] + 8
@@ -66,7 +79,13 @@ def test_plain_text(brt: Any) -> None:
 
 def test_bearer_token_env_over_https(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", stack.master_key)
-    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=f"{stack.tls_url}/bedrock", verify=str(stack.tls_cafile), config=Config(retries={"max_attempts": 1}))
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=f"{stack.tls_url}/bedrock",
+        verify=str(stack.tls_cafile),
+        config=Config(retries={"max_attempts": 1}),
+    )
     assert client.converse(modelId="fake-gpt", messages=HELLO)["stopReason"] == "end_turn"
     events = list(client.converse_stream(modelId="fake-gpt", messages=HELLO)["stream"])
     assert "metadata" in events[-1]
@@ -80,14 +99,26 @@ def test_system_and_multiple_blocks_arrive_separately_in_order(echo: Any) -> Non
     )
     messages = received(response)["messages"]
     assert messages[0]["role"] == "system"
-    system_texts = [p["text"] for p in messages[0]["content"]] if isinstance(messages[0]["content"], list) else [messages[0]["content"]]
+    system_texts = (
+        [p["text"] for p in messages[0]["content"]]
+        if isinstance(messages[0]["content"], list)
+        else [messages[0]["content"]]
+    )
     assert "first rule" in " ".join(system_texts) and "second rule" in " ".join(system_texts)
     assert " ".join(system_texts).index("first rule") < " ".join(system_texts).index("second rule")
     assert [p["text"] for p in messages[1]["content"]] == ["Hello", "World"]
 
 
 def test_image_becomes_a_data_url(echo: Any) -> None:
-    response = echo.converse(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "what is this"}, {"image": {"format": "png", "source": {"bytes": PNG_1PX}}}]}])
+    response = echo.converse(
+        modelId="fake-gpt",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"text": "what is this"}, {"image": {"format": "png", "source": {"bytes": PNG_1PX}}}],
+            }
+        ],
+    )
     [_, image] = received(response)["messages"][0]["content"]
     assert image["type"] == "image_url"
     assert image["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG_1PX).decode()
@@ -105,12 +136,16 @@ def test_inference_config_and_additional_fields_reach_the_model(echo: Any) -> No
 
 
 def test_additional_fields_on_the_stream_path(brt: Any) -> None:
-    events = list(brt.converse_stream(modelId="fake-gpt", messages=HELLO, additionalModelRequestFields={"top_k": 7})["stream"])
+    events = list(
+        brt.converse_stream(modelId="fake-gpt", messages=HELLO, additionalModelRequestFields={"top_k": 7})["stream"]
+    )
     assert "messageStop" in events[-2]
 
 
 def test_tool_use_round_trip(brt: Any) -> None:
-    first = brt.converse(modelId="fake-gpt", messages=HELLO, toolConfig={"tools": [WEATHER], "toolChoice": {"auto": {}}})
+    first = brt.converse(
+        modelId="fake-gpt", messages=HELLO, toolConfig={"tools": [WEATHER], "toolChoice": {"auto": {}}}
+    )
     assert first["stopReason"] == "tool_use"
     [block] = first["output"]["message"]["content"]
     use = block["toolUse"]
@@ -118,7 +153,10 @@ def test_tool_use_round_trip(brt: Any) -> None:
     conversation = [
         *HELLO,
         first["output"]["message"],
-        {"role": "user", "content": [{"toolResult": {"toolUseId": use["toolUseId"], "content": [{"json": {"temp_c": 21}}]}}]},
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": use["toolUseId"], "content": [{"json": {"temp_c": 21}}]}}],
+        },
     ]
     second = brt.converse(modelId="fake-gpt", messages=conversation, toolConfig={"tools": [WEATHER]})
     assert second["stopReason"] == "end_turn"
@@ -128,7 +166,10 @@ def test_tool_use_round_trip(brt: Any) -> None:
 def test_tool_use_ids_are_kept_in_translation(echo: Any) -> None:
     conversation = [
         *HELLO,
-        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "tooluse_abc", "name": "get_weather", "input": {"city": "Paris"}}}]},
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "tooluse_abc", "name": "get_weather", "input": {"city": "Paris"}}}],
+        },
         {"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_abc", "content": [{"text": "sunny"}]}}]},
     ]
     response = echo.converse(modelId="fake-gpt", messages=conversation, toolConfig={"tools": [WEATHER]})
@@ -140,7 +181,11 @@ def test_tool_use_ids_are_kept_in_translation(echo: Any) -> None:
 
 def test_forced_tool_choice(echo: Any) -> None:
     other = {"toolSpec": {"name": "other", "inputSchema": {"json": {"type": "object"}}}}
-    response = echo.converse(modelId="fake-gpt", messages=HELLO, toolConfig={"tools": [other, WEATHER], "toolChoice": {"tool": {"name": "get_weather"}}})
+    response = echo.converse(
+        modelId="fake-gpt",
+        messages=HELLO,
+        toolConfig={"tools": [other, WEATHER], "toolChoice": {"tool": {"name": "get_weather"}}},
+    )
     assert response["output"]["message"]["content"][0]["toolUse"]["name"] == "get_weather"
 
 
@@ -212,13 +257,21 @@ def test_invalid_body_is_validation_exception(brt: Any) -> None:
 
 
 def test_malformed_json_is_validation_exception(stack: LocalStack) -> None:
-    response = httpx.post(f"{stack.gateway_url}/bedrock/model/fake-gpt/converse", content=b"{oops", headers={"Authorization": f"Bearer {stack.master_key}"})
+    response = httpx.post(
+        f"{stack.gateway_url}/bedrock/model/fake-gpt/converse",
+        content=b"{oops",
+        headers={"Authorization": f"Bearer {stack.master_key}"},
+    )
     assert response.status_code == 400 and response.headers["x-amzn-ErrorType"] == "ValidationException"
     assert isinstance(response.json()["message"], str)
 
 
 def test_guardrail_config_is_refused_not_dropped(brt: Any) -> None:
-    error = _error(lambda: brt.converse(modelId="fake-gpt", messages=HELLO, guardrailConfig={"guardrailIdentifier": "g1", "guardrailVersion": "1"}))
+    error = _error(
+        lambda: brt.converse(
+            modelId="fake-gpt", messages=HELLO, guardrailConfig={"guardrailIdentifier": "g1", "guardrailVersion": "1"}
+        )
+    )
     assert error.response["Error"]["Code"] == "ValidationException"
     assert "guardrail" in error.response["Error"]["Message"]
 

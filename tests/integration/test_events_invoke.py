@@ -56,7 +56,11 @@ def litellm_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("GATEWAY_HISTORY_TABLE", "gateway-history")
     monkeypatch.setenv("GATEWAY_LITELLM_MASTER_KEY", stack.master_key)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", stack.dynamodb_url)
-    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     _reset_caches()
     yield
@@ -71,7 +75,9 @@ def _with_real_session(stack: LocalStack, event: dict[str, Any]) -> dict[str, An
     text = json.dumps(event).replace(SAMPLE_USER_ID, f"{SAMPLE_USER_ID}-{uuid.uuid4().hex[:8]}")
     if SAMPLE_SESSION_ID not in text:
         return dict(json.loads(text))
-    created = stack.openai().chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hi"}], extra_body={"enable_history": True})
+    created = stack.openai().chat.completions.create(
+        model="fake-gpt", messages=[{"role": "user", "content": "hi"}], extra_body={"enable_history": True}
+    )
     return dict(json.loads(text.replace(SAMPLE_SESSION_ID, created.model_extra["session_id"])))
 
 

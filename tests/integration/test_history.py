@@ -24,11 +24,15 @@ ECHO = {"x-fake-echo": "true"}
 
 
 def post(stack: LocalStack, path: str, key: str, body: dict[str, Any] | None = None) -> httpx.Response:
-    return httpx.post(f"{stack.gateway_url}{path}", headers={"Authorization": f"Bearer {key}"}, json=body or {}, timeout=30)
+    return httpx.post(
+        f"{stack.gateway_url}{path}", headers={"Authorization": f"Bearer {key}"}, json=body or {}, timeout=30
+    )
 
 
 def start_session(client: openai.OpenAI, text: str = "hi", **extra: Any) -> str:
-    response = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": text}], extra_body={"enable_history": True, **extra})
+    response = client.chat.completions.create(
+        model="fake-gpt", messages=[{"role": "user", "content": text}], extra_body={"enable_history": True, **extra}
+    )
     return str(response.model_extra["session_id"])
 
 
@@ -40,18 +44,32 @@ def sent_messages(completion: Any) -> list[dict[str, Any]]:
 def test_openai_history_across_turns_stream_and_not(stack: LocalStack) -> None:
     client = stack.openai()
     raw = client.chat.completions.with_raw_response.create(
-        model="fake-gpt", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "one"}], extra_body={"enable_history": True}
+        model="fake-gpt",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "one"}],
+        extra_body={"enable_history": True},
     )
     first = raw.parse()
     session_id = first.model_extra["session_id"]
-    assert uuid.UUID(session_id) and raw.headers["x-session-id"] == session_id and raw.headers["x-history-saved"] == "true"
+    assert (
+        uuid.UUID(session_id) and raw.headers["x-session-id"] == session_id and raw.headers["x-history-saved"] == "true"
+    )
 
-    stream = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "two"}], stream=True, extra_body={"session_id": session_id})
+    stream = client.chat.completions.create(
+        model="fake-gpt",
+        messages=[{"role": "user", "content": "two"}],
+        stream=True,
+        extra_body={"session_id": session_id},
+    )
     chunks = list(stream)
     assert getattr(chunks[0], "session_id", None) == session_id
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
 
-    echoed = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "three"}], extra_body={"session_id": session_id}, extra_headers=ECHO)
+    echoed = client.chat.completions.create(
+        model="fake-gpt",
+        messages=[{"role": "user", "content": "three"}],
+        extra_body={"session_id": session_id},
+        extra_headers=ECHO,
+    )
     assert sent_messages(echoed) == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "one"},
@@ -62,7 +80,10 @@ def test_openai_history_across_turns_stream_and_not(stack: LocalStack) -> None:
     ]
     # A new system prompt replaces the stored one; it is never duplicated.
     replaced = client.chat.completions.create(
-        model="fake-gpt", messages=[{"role": "system", "content": "Be verbose."}, {"role": "user", "content": "four"}], extra_body={"session_id": session_id}, extra_headers=ECHO
+        model="fake-gpt",
+        messages=[{"role": "system", "content": "Be verbose."}, {"role": "user", "content": "four"}],
+        extra_body={"session_id": session_id},
+        extra_headers=ECHO,
     )
     assert [m["content"] for m in sent_messages(replaced) if m["role"] == "system"] == ["Be verbose."]
 
@@ -83,13 +104,19 @@ def test_bedrock_history_converse_and_stream(stack: LocalStack) -> None:
     session_id = first["ResponseMetadata"]["HTTPHeaders"]["x-session-id"]
     assert first["output"]["message"]["content"] == [{"text": ANSWER}]
 
-    streamed = brt.converse_stream(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "two"}]}], additionalModelRequestFields={"session_id": session_id})
+    streamed = brt.converse_stream(
+        modelId="fake-gpt",
+        messages=[{"role": "user", "content": [{"text": "two"}]}],
+        additionalModelRequestFields={"session_id": session_id},
+    )
     assert streamed["ResponseMetadata"]["HTTPHeaders"]["x-session-id"] == session_id
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in streamed["stream"] if "contentBlockDelta" in e)
     assert text == ANSWER
 
     echo = hook_client(stack, headers=ECHO).converse(
-        modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "three"}]}], additionalModelRequestFields={"session_id": session_id}
+        modelId="fake-gpt",
+        messages=[{"role": "user", "content": [{"text": "three"}]}],
+        additionalModelRequestFields={"session_id": session_id},
     )
     sent = json.loads(echo["output"]["message"]["content"][0]["text"])
     assert "enable_history" not in sent and "session_id" not in sent
@@ -109,7 +136,10 @@ def test_bedrock_history_converse_and_stream(stack: LocalStack) -> None:
 def test_tool_calls_and_results_are_stored_and_shaped_for_converse(stack: LocalStack) -> None:
     client = stack.openai()
     call = client.chat.completions.create(
-        model="fake-gpt", messages=[{"role": "user", "content": "weather in Paris?"}], tools=[WEATHER_TOOL], extra_body={"enable_history": True}
+        model="fake-gpt",
+        messages=[{"role": "user", "content": "weather in Paris?"}],
+        tools=[WEATHER_TOOL],
+        extra_body={"enable_history": True},
     )
     session_id = call.model_extra["session_id"]
     tool_call = call.choices[0].message.tool_calls[0]
@@ -126,8 +156,14 @@ def test_tool_calls_and_results_are_stored_and_shaped_for_converse(stack: LocalS
     assert openai_history[2] == {"role": "tool", "tool_call_id": tool_call.id, "content": "sunny"}
 
     converse = post(stack, "/bedrock/chat-history", stack.master_key, {"session_id": session_id}).json()["messages"]
-    assert converse[1] == {"role": "assistant", "content": [{"toolUse": {"toolUseId": tool_call.id, "name": "get_weather", "input": {"city": "fake"}}}]}
-    assert converse[2] == {"role": "user", "content": [{"toolResult": {"toolUseId": tool_call.id, "content": [{"text": "sunny"}]}}]}
+    assert converse[1] == {
+        "role": "assistant",
+        "content": [{"toolUse": {"toolUseId": tool_call.id, "name": "get_weather", "input": {"city": "fake"}}}],
+    }
+    assert converse[2] == {
+        "role": "user",
+        "content": [{"toolResult": {"toolUseId": tool_call.id, "content": [{"text": "sunny"}]}}],
+    }
     assert converse[3] == {"role": "assistant", "content": [{"text": "Tool result received: sunny"}]}
 
 
@@ -135,7 +171,9 @@ def test_sessions_are_listed_newest_first_with_pagination(stack: LocalStack) -> 
     key = new_key(stack, user_id=f"lister-{uuid.uuid4().hex[:8]}")
     client = stack.openai(key)
     created = [start_session(client, f"session {n}") for n in range(3)]
-    client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "more"}], extra_body={"session_id": created[0]})
+    client.chat.completions.create(
+        model="fake-gpt", messages=[{"role": "user", "content": "more"}], extra_body={"session_id": created[0]}
+    )
 
     page = post(stack, "/session-ids", key, {"limit": 2}).json()
     assert page["session_ids"] == [created[0], created[2]] and page["next_token"]
@@ -152,37 +190,64 @@ def test_sessions_are_listed_newest_first_with_pagination(stack: LocalStack) -> 
 def test_delete_session(stack: LocalStack) -> None:
     client = stack.openai()
     session_id = start_session(client)
-    deleted = httpx.delete(f"{stack.gateway_url}/chat-history/{session_id}", headers={"Authorization": f"Bearer {stack.master_key}"})
-    assert deleted.status_code == 200 and deleted.json() == {"session_id": session_id, "deleted": True, "messages_deleted": 2}
+    deleted = httpx.delete(
+        f"{stack.gateway_url}/chat-history/{session_id}", headers={"Authorization": f"Bearer {stack.master_key}"}
+    )
+    assert deleted.status_code == 200 and deleted.json() == {
+        "session_id": session_id,
+        "deleted": True,
+        "messages_deleted": 2,
+    }
     assert post(stack, "/chat-history", stack.master_key, {"session_id": session_id}).status_code == 404
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"session_id": session_id})
-    again = httpx.delete(f"{stack.gateway_url}/chat-history/{session_id}", headers={"Authorization": f"Bearer {stack.master_key}"})
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"session_id": session_id}
+        )
+    again = httpx.delete(
+        f"{stack.gateway_url}/chat-history/{session_id}", headers={"Authorization": f"Bearer {stack.master_key}"}
+    )
     assert again.status_code == 404
 
 
 def test_ownership_other_key_revoked_key_and_master(stack: LocalStack) -> None:
     owner = f"owner-{uuid.uuid4().hex[:8]}"
-    key, same_user_key, stranger = new_key(stack, user_id=owner), new_key(stack, user_id=owner), new_key(stack, user_id=f"stranger-{uuid.uuid4().hex[:8]}")
+    key, same_user_key, stranger = (
+        new_key(stack, user_id=owner),
+        new_key(stack, user_id=owner),
+        new_key(stack, user_id=f"stranger-{uuid.uuid4().hex[:8]}"),
+    )
     session_id = start_session(stack.openai(key))
 
-    assert post(stack, "/chat-history", same_user_key, {"session_id": session_id}).status_code == 200  # owned by the user
+    assert (
+        post(stack, "/chat-history", same_user_key, {"session_id": session_id}).status_code == 200
+    )  # owned by the user
     assert post(stack, "/chat-history", stack.master_key, {"session_id": session_id}).status_code == 200
     missing = post(stack, "/chat-history", stranger, {"session_id": str(uuid.uuid4())})
     theirs = post(stack, "/chat-history", stranger, {"session_id": session_id})
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json()["error"]["message"] == f"Session {session_id} not found"
-    assert post(stack, "/bedrock/chat-history", stranger, {"session_id": session_id}).headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+    assert (
+        post(stack, "/bedrock/chat-history", stranger, {"session_id": session_id}).headers["x-amzn-ErrorType"]
+        == "ResourceNotFoundException"
+    )
     assert session_id not in post(stack, "/session-ids", stranger).json()["session_ids"]
     with pytest.raises(openai.NotFoundError):
-        stack.openai(stranger).chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"session_id": session_id})
+        stack.openai(stranger).chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"session_id": session_id}
+        )
     with pytest.raises(ClientError) as refused:
-        hook_client(stack, stranger).converse(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "x"}]}], additionalModelRequestFields={"session_id": session_id})
+        hook_client(stack, stranger).converse(
+            modelId="fake-gpt",
+            messages=[{"role": "user", "content": [{"text": "x"}]}],
+            additionalModelRequestFields={"session_id": session_id},
+        )
     assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
     admin = {"Authorization": f"Bearer {stack.master_key}"}
     assert httpx.post(f"{stack.litellm_url}/key/block", headers=admin, json={"key": key}).status_code == 200
-    assert httpx.post(f"{stack.litellm_url}/key/delete", headers=admin, json={"keys": [same_user_key]}).status_code == 200
+    assert (
+        httpx.post(f"{stack.litellm_url}/key/delete", headers=admin, json={"keys": [same_user_key]}).status_code == 200
+    )
     time.sleep(IDENTITY_CACHE_TTL_S + 0.5)
     for revoked in (key, same_user_key):
         response = post(stack, "/chat-history", revoked, {"session_id": session_id})
@@ -195,20 +260,36 @@ def test_ownership_other_key_revoked_key_and_master(stack: LocalStack) -> None:
 def test_bad_history_input_gets_clear_4xx(stack: LocalStack) -> None:
     client = stack.openai()
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"session_id": "no-such-session"})
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"session_id": "no-such-session"}
+        )
     with pytest.raises(openai.BadRequestError) as bad:
-        client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"session_id": 42})
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"session_id": 42}
+        )
     assert bad.value.body["param"] == "session_id"
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"enable_history": "yes"})
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"enable_history": "yes"}
+        )
     with pytest.raises(ClientError) as unknown:
-        hook_client(stack).converse(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "x"}]}], additionalModelRequestFields={"session_id": str(uuid.uuid4())})
+        hook_client(stack).converse(
+            modelId="fake-gpt",
+            messages=[{"role": "user", "content": [{"text": "x"}]}],
+            additionalModelRequestFields={"session_id": str(uuid.uuid4())},
+        )
     assert unknown.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert post(stack, "/chat-history", stack.master_key, {}).status_code == 400
-    broken = httpx.post(f"{stack.gateway_url}/bedrock/chat-history", headers={"Authorization": f"Bearer {stack.master_key}"}, content=b"{nope")
+    broken = httpx.post(
+        f"{stack.gateway_url}/bedrock/chat-history",
+        headers={"Authorization": f"Bearer {stack.master_key}"},
+        content=b"{nope",
+    )
     assert broken.status_code == 400 and broken.headers["x-amzn-ErrorType"] == "ValidationException"
     # history off (no flag, no id) leaves the request exactly as a plain one
-    plain = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"enable_history": False})
+    plain = client.chat.completions.with_raw_response.create(
+        model="fake-gpt", messages=[{"role": "user", "content": "x"}], extra_body={"enable_history": False}
+    )
     assert "x-session-id" not in plain.headers and "session_id" not in plain.parse().model_extra
 
 
@@ -217,7 +298,9 @@ def test_twenty_concurrent_turns_lose_nothing(stack: LocalStack) -> None:
     session_id = start_session(client, "start")
 
     def turn(n: int) -> str:
-        response = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=[{"role": "user", "content": f"turn {n}"}], extra_body={"session_id": session_id})
+        response = client.chat.completions.with_raw_response.create(
+            model="fake-gpt", messages=[{"role": "user", "content": f"turn {n}"}], extra_body={"session_id": session_id}
+        )
         return response.headers["x-history-saved"]
 
     with ThreadPoolExecutor(20) as pool:
@@ -238,9 +321,22 @@ def test_retention_ttl_and_large_messages(stack: LocalStack) -> None:
     messages = post(stack, "/chat-history", stack.master_key, {"session_id": session_id}).json()["messages"]
     assert messages[0]["content"] == big
 
-    dynamodb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    assert dynamodb.describe_time_to_live(TableName="gateway-history")["TimeToLiveDescription"]["AttributeName"] == "expires_at"
-    items = dynamodb.query(TableName="gateway-history", KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": f"S#{session_id}"}})["Items"]
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.dynamodb_url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",  # noqa: S106 (local endpoint)
+    )
+    assert (
+        dynamodb.describe_time_to_live(TableName="gateway-history")["TimeToLiveDescription"]["AttributeName"]
+        == "expires_at"
+    )
+    items = dynamodb.query(
+        TableName="gateway-history",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"S#{session_id}"}},
+    )["Items"]
     assert len(items) >= 3  # the session, the large message in parts, the answer
     ninety_days = 90 * 86400
     for item in items:
@@ -260,8 +356,12 @@ def test_answer_survives_a_failed_store(stack: LocalStack) -> None:
             extra_headers={"x-fake-latency-ms": "1500"},
         )
         time.sleep(0.7)
-        httpx.delete(f"{stack.gateway_url}/chat-history/{session_id}", headers={"Authorization": f"Bearer {stack.master_key}"}).raise_for_status()
+        httpx.delete(
+            f"{stack.gateway_url}/chat-history/{session_id}", headers={"Authorization": f"Bearer {stack.master_key}"}
+        ).raise_for_status()
         response = slow.result()
     assert response.headers["x-history-saved"] == "false"
     assert response.parse().choices[0].message.content == ANSWER
-    assert post(stack, "/chat-history", stack.master_key, {"session_id": session_id}).status_code == 404  # not resurrected
+    assert (
+        post(stack, "/chat-history", stack.master_key, {"session_id": session_id}).status_code == 404
+    )  # not resurrected

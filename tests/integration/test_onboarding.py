@@ -27,11 +27,21 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def onboard(stack: LocalStack, token: str, body: dict[str, Any] | None = None) -> httpx.Response:
-    return httpx.post(f"{stack.gateway_url}/user/new", headers={"Authorization": f"Bearer {token}"}, json=body if body is not None else {}, timeout=30)
+    return httpx.post(
+        f"{stack.gateway_url}/user/new",
+        headers={"Authorization": f"Bearer {token}"},
+        json=body if body is not None else {},
+        timeout=30,
+    )
 
 
 def litellm_user(stack: LocalStack, user_id: str) -> dict[str, Any] | None:
-    response = httpx.get(f"{stack.litellm_url}/user/info", params={"user_id": user_id}, headers={"Authorization": f"Bearer {stack.master_key}"}, timeout=30)
+    response = httpx.get(
+        f"{stack.litellm_url}/user/info",
+        params={"user_id": user_id},
+        headers={"Authorization": f"Bearer {stack.master_key}"},
+        timeout=30,
+    )
     if response.status_code == 404:
         return None
     assert response.status_code == 200, response.text
@@ -40,7 +50,9 @@ def litellm_user(stack: LocalStack, user_id: str) -> dict[str, Any] | None:
 
 
 def generate(stack: LocalStack, key: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{stack.gateway_url}/key/generate", headers={"Authorization": f"Bearer {key}"}, json=body, timeout=30)
+    return httpx.post(
+        f"{stack.gateway_url}/key/generate", headers={"Authorization": f"Bearer {key}"}, json=body, timeout=30
+    )
 
 
 def new_sub() -> str:
@@ -52,7 +64,12 @@ def engineering_team(stack: LocalStack) -> str:
     team_id = OKTA_GROUP_TEAMS["okta-engineering"]
     admin = {"Authorization": f"Bearer {stack.master_key}"}
     # Team members may mint team keys only where the team allows it (LiteLLM's own rule).
-    response = httpx.post(f"{stack.litellm_url}/team/new", headers=admin, json={"team_id": team_id, "team_alias": "engineering"}, timeout=30)
+    response = httpx.post(
+        f"{stack.litellm_url}/team/new",
+        headers=admin,
+        json={"team_id": team_id, "team_alias": "engineering"},
+        timeout=30,
+    )
     assert response.status_code == 200 or "already exists" in response.text, response.text
     permissions = {"team_id": team_id, "team_member_permissions": ["/key/generate", "/key/info"]}
     response = httpx.post(f"{stack.litellm_url}/team/permissions_update", headers=admin, json=permissions, timeout=30)
@@ -65,20 +82,37 @@ def test_onboarding_happy_path(stack: LocalStack, okta: OktaIssuer, engineering_
     response = onboard(stack, okta.token(sub, groups=["okta-engineering", "unmapped-group"]))
     assert response.status_code == 200, response.text
     created = response.json()
-    assert (created["user_id"], created["user_email"], created["user_role"]) == (sub, f"{sub}@example.com", "internal_user")
+    assert (created["user_id"], created["user_email"], created["user_role"]) == (
+        sub,
+        f"{sub}@example.com",
+        "internal_user",
+    )
     key = created["key"]
     assert key.startswith("sk-") and stack.master_key not in response.text
 
     user = litellm_user(stack, sub)
-    assert user is not None and user["user_role"] == "internal_user" and user["max_budget"] == 25 and user["rpm_limit"] == 100
-    assert user["budget_duration"] == "30d" and sorted(user["models"]) == ["fake-embedding", "fake-gpt"] and user["teams"] == [engineering_team]
+    assert (
+        user is not None
+        and user["user_role"] == "internal_user"
+        and user["max_budget"] == 25
+        and user["rpm_limit"] == 100
+    )
+    assert (
+        user["budget_duration"] == "30d"
+        and sorted(user["models"]) == ["fake-embedding", "fake-gpt"]
+        and user["teams"] == [engineering_team]
+    )
 
     assert stack.openai(key).chat.completions.create(model="fake-gpt", messages=HI).choices[0].message.content
-    assert hook_client(stack, key).converse(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "hi"}]}])["output"]["message"]["content"]
+    assert hook_client(stack, key).converse(
+        modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "hi"}]}]
+    )["output"]["message"]["content"]
 
     minted = generate(stack, key, {"user_id": sub, "key_alias": f"{sub}-laptop"})
     assert minted.status_code == 200, minted.text
-    assert minted.json()["user_id"] == sub and stack.openai(minted.json()["key"]).chat.completions.create(model="fake-gpt", messages=HI)
+    assert minted.json()["user_id"] == sub and stack.openai(minted.json()["key"]).chat.completions.create(
+        model="fake-gpt", messages=HI
+    )
     assert generate(stack, key, {}).json()["user_id"] == sub  # no user_id: the caller's own
 
     token = okta.token(sub)
@@ -102,7 +136,11 @@ def test_key_generate_for_someone_else_is_refused(stack: LocalStack, okta: OktaI
     sub, other = new_sub(), new_sub()
     key = onboard(stack, okta.token(sub)).json()["key"]  # not in the engineering group
     assert onboard(stack, okta.token(other)).status_code == 200
-    for body, param in (({"user_id": other}, "user_id"), ({"team_id": engineering_team}, "team_id"), ({"user_id": sub, "team_id": "no-such-team"}, "team_id")):
+    for body, param in (
+        ({"user_id": other}, "user_id"),
+        ({"team_id": engineering_team}, "team_id"),
+        ({"user_id": sub, "team_id": "no-such-team"}, "team_id"),
+    ):
         refused = generate(stack, key, body)
         assert refused.status_code == 403, refused.text
         assert refused.json()["error"]["param"] == param and refused.json()["error"]["type"] == "permission_error"
@@ -112,10 +150,16 @@ def test_key_generate_for_someone_else_is_refused(stack: LocalStack, okta: OktaI
 
 def test_litellm_keys_reach_litellms_own_user_new(stack: LocalStack) -> None:
     user_id = f"admin-made-{uuid.uuid4().hex[:8]}"
-    made = httpx.post(f"{stack.gateway_url}/user/new", headers={"Authorization": f"Bearer {stack.master_key}"}, json={"user_id": user_id, "max_budget": 3})
+    made = httpx.post(
+        f"{stack.gateway_url}/user/new",
+        headers={"Authorization": f"Bearer {stack.master_key}"},
+        json={"user_id": user_id, "max_budget": 3},
+    )
     assert made.status_code == 200 and made.json()["max_budget"] == 3
     non_admin = made.json()["key"]
-    denied = httpx.post(f"{stack.gateway_url}/user/new", headers={"Authorization": f"Bearer {non_admin}"}, json={"user_id": "escalate"})
+    denied = httpx.post(
+        f"{stack.gateway_url}/user/new", headers={"Authorization": f"Bearer {non_admin}"}, json={"user_id": "escalate"}
+    )
     assert denied.status_code in {401, 403} and litellm_user(stack, "escalate") is None
 
 
@@ -142,8 +186,13 @@ def _b64(data: bytes) -> str:
 
 
 def _hs256_with_public_key(okta: OktaIssuer, sub: str) -> str:
-    public = okta.keys[okta.current_kid].public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', 'kid': okta.current_kid}).encode())}.{_b64(json.dumps(okta.claims(sub)).encode())}"
+    public = (
+        okta.keys[okta.current_kid]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": okta.current_kid}).encode())
+    signing_input = f"{header}.{_b64(json.dumps(okta.claims(sub)).encode())}"
     return f"{signing_input}.{_b64(hmac.new(public, signing_input.encode(), hashlib.sha256).digest())}"
 
 
@@ -153,7 +202,9 @@ def _tampered(okta: OktaIssuer, sub: str) -> str:
 
 
 def _forged(okta: OktaIssuer, sub: str) -> str:
-    return okta.token(sub, key=rsa.generate_private_key(public_exponent=65537, key_size=2048))  # a published kid, another key
+    return okta.token(
+        sub, key=rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )  # a published kid, another key
 
 
 ATTACKS: dict[str, Callable[[OktaIssuer, str], str]] = {
@@ -165,7 +216,9 @@ ATTACKS: dict[str, Callable[[OktaIssuer, str], str]] = {
     "wrong issuer": lambda o, s: o.token(s, iss="https://evil.example.com/oauth2/default"),
     "wrong audience": lambda o, s: o.token(s, aud="api://someone-else"),
     "no expiry": lambda o, s: o.token(s, exp=None),
-    "unknown kid": lambda o, s: o.token(s, kid="unknown-kid", key=rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+    "unknown kid": lambda o, s: o.token(
+        s, kid="unknown-kid", key=rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ),
     "tampered payload": _tampered,
     "forged signature": _forged,
     "garbage": lambda o, s: "not-a.jwt",
@@ -197,7 +250,9 @@ def test_token_without_sub_is_rejected(stack: LocalStack, okta: OktaIssuer) -> N
         ({"surprise": True}, 400, "surprise"),
     ],
 )
-def test_privileged_fields_are_refused(stack: LocalStack, okta: OktaIssuer, body: dict[str, Any], status: int, param: str) -> None:
+def test_privileged_fields_are_refused(
+    stack: LocalStack, okta: OktaIssuer, body: dict[str, Any], status: int, param: str
+) -> None:
     sub = new_sub()
     response = onboard(stack, okta.token(sub), body)
     assert response.status_code == status, response.text

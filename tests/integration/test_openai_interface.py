@@ -25,7 +25,12 @@ WEATHER_TOOL = {
 
 
 def new_key(stack: LocalStack, **fields: object) -> str:
-    response = httpx.post(f"{stack.gateway_url}/key/generate", headers={"Authorization": f"Bearer {stack.master_key}"}, json=fields, timeout=30)
+    response = httpx.post(
+        f"{stack.gateway_url}/key/generate",
+        headers={"Authorization": f"Bearer {stack.master_key}"},
+        json=fields,
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["key"])
 
@@ -65,7 +70,9 @@ def test_stream_arrives_incrementally_with_usage(stack: LocalStack) -> None:
 
 
 def _sse_events(base_url: str, key: str, body: dict[str, object]) -> list[str]:
-    with httpx.stream("POST", f"{base_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30) as response:
+    with httpx.stream(
+        "POST", f"{base_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         return [line for line in response.iter_lines() if line.startswith("data: ")]
@@ -153,7 +160,9 @@ def test_exhausted_budget_is_refused(stack: LocalStack) -> None:
 
 def test_provider_errors_keep_their_status(stack: LocalStack) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
-        stack.openai().chat.completions.create(model="fake-gpt", messages=HI, extra_headers={"x-fake-error-status": "503"})
+        stack.openai().chat.completions.create(
+            model="fake-gpt", messages=HI, extra_headers={"x-fake-error-status": "503"}
+        )
     assert caught.value.status_code == 503
 
 
@@ -171,7 +180,11 @@ def test_stream_failure_is_an_error_not_a_clean_end(stack: LocalStack) -> None:
     [(b"{not json", "not valid JSON"), (b"[]", "JSON object"), (b'{"model": "fake-gpt", "stream": "yes"}', "boolean")],
 )
 def test_malformed_bodies_get_openai_shaped_400(stack: LocalStack, body: bytes, message: str) -> None:
-    response = httpx.post(f"{stack.gateway_url}/v1/chat/completions", content=body, headers={"Authorization": f"Bearer {stack.master_key}"})
+    response = httpx.post(
+        f"{stack.gateway_url}/v1/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {stack.master_key}"},
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and message in error["message"]
@@ -192,10 +205,18 @@ def test_management_routes_reach_litellm(stack: LocalStack) -> None:
 
 
 def test_every_function_response_reports_its_overhead(stack: LocalStack) -> None:
-    raw = stack.openai().chat.completions.with_raw_response.create(model="fake-gpt", messages=HI, extra_headers={"x-fake-latency-ms": "300"})
+    raw = stack.openai().chat.completions.with_raw_response.create(
+        model="fake-gpt", messages=HI, extra_headers={"x-fake-latency-ms": "300"}
+    )
     overhead = float(raw.headers["x-gateway-overhead-ms"])
     assert 0 <= overhead < 300  # the provider's 300 ms is LiteLLM's time, not ours
-    history = httpx.post(f"{stack.gateway_url}/session-ids", headers={"Authorization": f"Bearer {stack.master_key}"}, json={})
+    history = httpx.post(
+        f"{stack.gateway_url}/session-ids", headers={"Authorization": f"Bearer {stack.master_key}"}, json={}
+    )
     assert float(history.headers["x-gateway-overhead-ms"]) >= 0
-    bad = httpx.post(f"{stack.gateway_url}/v1/chat/completions", headers={"Authorization": f"Bearer {stack.master_key}"}, content=b"{")
+    bad = httpx.post(
+        f"{stack.gateway_url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {stack.master_key}"},
+        content=b"{",
+    )
     assert bad.status_code == 400 and "x-gateway-overhead-ms" in bad.headers

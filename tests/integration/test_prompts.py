@@ -30,17 +30,31 @@ def converse_echo(response: dict[str, Any]) -> dict[str, Any]:
 
 def test_openai_text_prompt_draft_and_version(stack: LocalStack) -> None:
     client = stack.openai()
-    sent = echoed(client.chat.completions.create(model=TEXT, messages=[], extra_body={"promptVariables": FRUIT}, extra_headers=ECHO))
+    sent = echoed(
+        client.chat.completions.create(
+            model=TEXT, messages=[], extra_body={"promptVariables": FRUIT}, extra_headers=ECHO
+        )
+    )
     assert sent["model"] == "fake-gpt"
-    assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Tell me about fruit in pirate style."}]}]
+    assert sent["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Tell me about fruit in pirate style."}]}
+    ]
     assert sent["temperature"] == 0.2 and sent["max_tokens"] == 321
 
     versioned = echoed(
-        client.chat.completions.create(model=TEXT + ":1", messages=[{"role": "user", "content": "And more."}], temperature=0.1, extra_body={"promptVariables": {"topic": {"text": "pears"}}}, extra_headers=ECHO)
+        client.chat.completions.create(
+            model=TEXT + ":1",
+            messages=[{"role": "user", "content": "And more."}],
+            temperature=0.1,
+            extra_body={"promptVariables": {"topic": {"text": "pears"}}},
+            extra_headers=ECHO,
+        )
     )
     assert versioned["messages"][0]["content"][0]["text"] == "Version one about pears."
     assert versioned["messages"][1] == {"role": "user", "content": "And more."}  # request messages follow
-    assert versioned["temperature"] == 0.1 and versioned["max_tokens"] == 111 and versioned["top_p"] == 0.9  # request wins
+    assert (
+        versioned["temperature"] == 0.1 and versioned["max_tokens"] == 111 and versioned["top_p"] == 0.9
+    )  # request wins
 
     plain = client.chat.completions.create(model=TEXT, messages=[], extra_body={"promptVariables": FRUIT})
     assert plain.choices[0].message.content == "The quick brown fox jumps over the lazy"
@@ -48,7 +62,11 @@ def test_openai_text_prompt_draft_and_version(stack: LocalStack) -> None:
 
 def test_openai_chat_prompt_streams(stack: LocalStack) -> None:
     stream = stack.openai().chat.completions.create(
-        model=CHAT, messages=[], stream=True, extra_body={"promptVariables": {"product": {"text": "Widget"}, "problem": {"text": "It hums."}}}, extra_headers=ECHO
+        model=CHAT,
+        messages=[],
+        stream=True,
+        extra_body={"promptVariables": {"product": {"text": "Widget"}, "problem": {"text": "It hums."}}},
+        extra_headers=ECHO,
     )
     sent = json.loads("".join(c.choices[0].delta.content or "" for c in stream if c.choices))
     assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "user"]
@@ -65,20 +83,35 @@ def test_bedrock_chat_prompt_converse_and_stream(stack: LocalStack) -> None:
     assert sent["messages"][1]["content"][0]["text"] == "Hello, I need help with Widget."
 
     versioned = converse_echo(
-        brt.converse(modelId=CHAT + ":3", promptVariables={"product": {"text": "Gizmo"}}, messages=[{"role": "user", "content": [{"text": "Briefly."}]}])
+        brt.converse(
+            modelId=CHAT + ":3",
+            promptVariables={"product": {"text": "Gizmo"}},
+            messages=[{"role": "user", "content": [{"text": "Briefly."}]}],
+        )
     )
-    assert [m["content"][0]["text"] for m in versioned["messages"]] == ["Version three system for Gizmo.", "Explain Gizmo.", "Briefly."]
+    assert [m["content"][0]["text"] for m in versioned["messages"]] == [
+        "Version three system for Gizmo.",
+        "Explain Gizmo.",
+        "Briefly.",
+    ]
 
     stream = hook_client(stack).converse_stream(modelId=TEXT + ":1", promptVariables={"topic": {"text": "kiwi"}})
     events = list(stream["stream"])
     assert events[-1]["metadata"]["usage"]["outputTokens"] == 8
-    assert "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e) == "The quick brown fox jumps over the lazy"
+    assert (
+        "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+        == "The quick brown fox jumps over the lazy"
+    )
 
 
 def test_prompt_with_history_stores_the_rendered_prompt(stack: LocalStack) -> None:
-    response = stack.openai().chat.completions.create(model=TEXT, messages=[], extra_body={"promptVariables": FRUIT, "enable_history": True})
+    response = stack.openai().chat.completions.create(
+        model=TEXT, messages=[], extra_body={"promptVariables": FRUIT, "enable_history": True}
+    )
     history = httpx.post(
-        f"{stack.gateway_url}/chat-history", headers={"Authorization": f"Bearer {stack.master_key}"}, json={"session_id": response.model_extra["session_id"]}
+        f"{stack.gateway_url}/chat-history",
+        headers={"Authorization": f"Bearer {stack.master_key}"},
+        json={"session_id": response.model_extra["session_id"]},
     ).json()["messages"]
     assert history[0]["content"][0]["text"] == "Tell me about fruit in pirate style."
 
@@ -96,7 +129,9 @@ def test_prompt_with_history_stores_the_rendered_prompt(stack: LocalStack) -> No
         ("fake-gpt", FRUIT, 400, "only when"),
     ],
 )
-def test_prompt_errors_on_both_interfaces(stack: LocalStack, model: str, variables: dict[str, Any], status: int, needle: str) -> None:
+def test_prompt_errors_on_both_interfaces(
+    stack: LocalStack, model: str, variables: dict[str, Any], status: int, needle: str
+) -> None:
     with pytest.raises(openai.APIStatusError) as openai_error:
         stack.openai().chat.completions.create(model=model, messages=[], extra_body={"promptVariables": variables})
     assert openai_error.value.status_code == status and needle in openai_error.value.message
@@ -104,7 +139,9 @@ def test_prompt_errors_on_both_interfaces(stack: LocalStack, model: str, variabl
         return  # boto3 refuses to send such variables itself
 
     with pytest.raises(ClientError) as bedrock_error:
-        hook_client(stack).converse(modelId=model, promptVariables=variables, messages=[{"role": "user", "content": [{"text": "x"}]}])
+        hook_client(stack).converse(
+            modelId=model, promptVariables=variables, messages=[{"role": "user", "content": [{"text": "x"}]}]
+        )
     expected = {400: "ValidationException", 404: "ResourceNotFoundException"}[status]
     assert bedrock_error.value.response["Error"]["Code"] == expected
     assert needle in bedrock_error.value.response["Error"]["Message"]

@@ -60,7 +60,10 @@ def _silent(connection: socket.socket) -> None:
 
 def _cut_stream(connection: socket.socket) -> None:
     connection.recv(65536)
-    chunk = b'data: {"id":"x","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
+    chunk = (
+        b'data: {"id":"x","object":"chat.completion.chunk","created":0,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
+    )
     head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
     connection.sendall(head + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
     time.sleep(0.2)
@@ -147,8 +150,15 @@ def _boto3(url: str) -> Any:
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=f"{url}/bedrock", config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
-    client.meta.events.register("request-created.*", lambda request, **_: request.headers.__setitem__("Authorization", "Bearer sk-any"))
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=f"{url}/bedrock",
+        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}),
+    )
+    client.meta.events.register(
+        "request-created.*", lambda request, **_: request.headers.__setitem__("Authorization", "Bearer sk-any")
+    )
     return client
 
 
@@ -170,7 +180,9 @@ def test_bedrock_stream_cut_is_an_exception_frame(gateway_to: Callable[[int], st
 
     port, close = _serve(_cut_stream)
     try:
-        stream = _boto3(gateway_to(port)).converse_stream(modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}])["stream"]
+        stream = _boto3(gateway_to(port)).converse_stream(
+            modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}]
+        )["stream"]
         events = []
         with pytest.raises(EventStreamError, match="serviceUnavailableException|ServiceUnavailable"):
             for event in stream:
@@ -200,7 +212,9 @@ def test_client_disconnect_stops_the_upstream_read(gateway_to: Callable[[int], s
 
         url = gateway_to(port)
         body = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
-        with httpx.stream("POST", f"{url}/bedrock/model/m/converse-stream", json=body, headers={"Authorization": "Bearer sk-any"}) as response:
+        with httpx.stream(
+            "POST", f"{url}/bedrock/model/m/converse-stream", json=body, headers={"Authorization": "Bearer sk-any"}
+        ) as response:
             next(response.iter_bytes())  # the stream is flowing; now the client goes away
         assert closed.wait(5), "the gateway kept reading from LiteLLM after the client left"
     finally:
@@ -211,6 +225,8 @@ def test_bedrock_litellm_down_is_service_unavailable(gateway_to: Callable[[int],
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError) as caught:
-        _boto3(gateway_to(free_port())).converse(modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+        _boto3(gateway_to(free_port())).converse(
+            modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "hi"}]}]
+        )
     assert caught.value.response["Error"]["Code"] == "ServiceUnavailableException"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503

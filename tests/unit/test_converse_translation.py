@@ -19,23 +19,32 @@ def test_documents_cache_points_and_guard_content_are_translated_not_dropped() -
     body = {
         "system": [{"text": "rules"}, {"cachePoint": {"type": "default"}}],
         "messages": [
-            {"role": "user", "content": [
-                {"document": {"format": "pdf", "name": "spec", "source": {"bytes": "JVBERi0="}}},
-                {"guardContent": {"text": {"text": "check me"}}},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"document": {"format": "pdf", "name": "spec", "source": {"bytes": "JVBERi0="}}},
+                    {"guardContent": {"text": {"text": "check me"}}},
+                ],
+            },
         ],
         "requestMetadata": {"team": "a"},
     }
     out = converse_to_openai("m", body, stream=False)
     system, user = out["messages"]
     assert system["content"] == [{"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}}]
-    assert user["content"][0] == {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "spec"}}
+    assert user["content"][0] == {
+        "type": "file",
+        "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "spec"},
+    }
     assert user["content"][1] == {"type": "text", "text": "check me"}
     assert out["metadata"] == {"requestMetadata": {"team": "a"}}
 
 
 def test_reasoning_content_goes_back_as_thinking_blocks() -> None:
-    assistant = {"role": "assistant", "content": [{"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "sig"}}}, {"text": "42"}]}
+    assistant = {
+        "role": "assistant",
+        "content": [{"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "sig"}}}, {"text": "42"}],
+    }
     out = converse_to_openai("m", {"messages": [USER, assistant, USER]}, stream=False)
     assert out["messages"][1]["thinking_blocks"] == [{"type": "thinking", "thinking": "hmm", "signature": "sig"}]
 
@@ -47,7 +56,14 @@ def test_reasoning_content_goes_back_as_thinking_blocks() -> None:
         {"messages": [{"role": "user", "content": "not a list"}]},
         {"messages": [{"role": "user", "content": [{"video": {}}]}]},
         {"messages": [{"role": "user", "content": [{"image": {"format": "bmp", "source": {"bytes": ""}}}]}]},
-        {"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"s3Location": {"uri": "s3://b/k"}}}}]}]},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"image": {"format": "png", "source": {"s3Location": {"uri": "s3://b/k"}}}}],
+                }
+            ]
+        },
         {"messages": [USER], "inferenceConfig": {"maxTokenz": 1}},
         {"messages": [USER], "toolConfig": {"tools": [{"toolSpec": {}}]}},
         {"messages": [USER], "guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"}},
@@ -61,12 +77,23 @@ def test_invalid_requests_are_refused_with_a_reason(body: object) -> None:
 
 def test_response_with_reasoning_tools_and_cache_usage() -> None:
     answer = {
-        "choices": [{"finish_reason": "tool_calls", "message": {
-            "content": "let me check",
-            "reasoning_content": "thinking...",
-            "tool_calls": [{"id": "t1", "function": {"name": "f", "arguments": '{"a": 1}'}}],
-        }}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 2},
+        "choices": [
+            {
+                "finish_reason": "tool_calls",
+                "message": {
+                    "content": "let me check",
+                    "reasoning_content": "thinking...",
+                    "tool_calls": [{"id": "t1", "function": {"name": "f", "arguments": '{"a": 1}'}}],
+                },
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "total_tokens": 15,
+            "cache_read_input_tokens": 4,
+            "cache_creation_input_tokens": 2,
+        },
     }
     out = openai_to_converse(answer, 12)
     assert out["output"]["message"]["content"] == [
@@ -75,7 +102,13 @@ def test_response_with_reasoning_tools_and_cache_usage() -> None:
         {"toolUse": {"toolUseId": "t1", "name": "f", "input": {"a": 1}}},
     ]
     assert out["stopReason"] == "tool_use"
-    assert out["usage"] == {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15, "cacheReadInputTokens": 4, "cacheWriteInputTokens": 2}
+    assert out["usage"] == {
+        "inputTokens": 10,
+        "outputTokens": 5,
+        "totalTokens": 15,
+        "cacheReadInputTokens": 4,
+        "cacheWriteInputTokens": 2,
+    }
 
 
 def _events(frames: list[bytes]) -> list[tuple[str, dict[str, object]]]:
@@ -94,8 +127,14 @@ def test_stream_reasoning_then_text_are_separate_blocks() -> None:
     frames += translator.finish()
     events = _events(frames)
     assert [name for name, _ in events] == [
-        "messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockStop",
-        "contentBlockDelta", "contentBlockStop", "messageStop", "metadata",
+        "messageStart",
+        "contentBlockDelta",
+        "contentBlockDelta",
+        "contentBlockStop",
+        "contentBlockDelta",
+        "contentBlockStop",
+        "messageStop",
+        "metadata",
     ]
     assert events[1][1] == {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "a"}}}
     assert events[4][1] == {"contentBlockIndex": 1, "delta": {"text": "x"}}

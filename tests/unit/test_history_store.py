@@ -19,10 +19,26 @@ def store(moto_aws: None) -> SessionStore:
 
 
 def test_turns_append_in_order_and_system_is_replaced(store: SessionStore) -> None:
-    store.append("s1", "user:a", [{"role": "user", "content": "1"}, {"role": "assistant", "content": "one"}], create=True, model="m", system=[{"role": "system", "content": "old"}])
-    store.append("s1", "user:a", [{"role": "user", "content": "2"}, {"role": "assistant", "content": "two"}], create=False, model="m", system=[{"role": "system", "content": "new"}])
+    store.append(
+        "s1",
+        "user:a",
+        [{"role": "user", "content": "1"}, {"role": "assistant", "content": "one"}],
+        create=True,
+        model="m",
+        system=[{"role": "system", "content": "old"}],
+    )
+    store.append(
+        "s1",
+        "user:a",
+        [{"role": "user", "content": "2"}, {"role": "assistant", "content": "two"}],
+        create=False,
+        model="m",
+        system=[{"role": "system", "content": "new"}],
+    )
     session = store.get("s1")
-    assert session is not None and session.message_count == 4 and session.system == [{"role": "system", "content": "new"}]
+    assert (
+        session is not None and session.message_count == 4 and session.system == [{"role": "system", "content": "new"}]
+    )
     assert [m["content"] for m in store.messages("s1")] == ["1", "one", "2", "two"]
 
 
@@ -51,8 +67,22 @@ def test_large_and_huge_messages(store: SessionStore) -> None:
 
 
 def test_expired_messages_are_hidden_without_leaving_an_orphan_start(store: SessionStore) -> None:
-    store.append("s1", "k", [{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": [{"id": "t"}]}], create=True, model=None, system=None)
-    store.append("s1", "k", [{"role": "tool", "tool_call_id": "t", "content": "r"}, {"role": "assistant", "content": "a"}], create=False, model=None, system=None)
+    store.append(
+        "s1",
+        "k",
+        [{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": [{"id": "t"}]}],
+        create=True,
+        model=None,
+        system=None,
+    )
+    store.append(
+        "s1",
+        "k",
+        [{"role": "tool", "tool_call_id": "t", "content": "r"}, {"role": "assistant", "content": "a"}],
+        create=False,
+        model=None,
+        system=None,
+    )
     store.append("s1", "k", [{"role": "user", "content": "q2"}], create=False, model=None, system=None)
     items = sorted(MessageItem.query("S#s1"), key=lambda i: i.sk)
     for item in items[:2]:  # the first turn aged out (TTL deletion is lazy)
@@ -75,15 +105,37 @@ def test_sessions_list_for_their_owner_only(store: SessionStore) -> None:
 def test_converse_rendering_merges_roles_and_keeps_media() -> None:
     history = [
         {"role": "system", "content": "sys"},
-        {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "t1", "function": {"name": "f", "arguments": "{\"a\": 1}"}}, {"id": "t2", "function": {"name": "g", "arguments": "{}"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "t1", "function": {"name": "f", "arguments": '{"a": 1}'}},
+                {"id": "t2", "function": {"name": "g", "arguments": "{}"}},
+            ],
+        },
         {"role": "tool", "tool_call_id": "t1", "content": "r1"},
         {"role": "tool", "tool_call_id": "t2", "content": "r2"},
-        {"role": "user", "content": [{"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"}}
+            ],
+        },
     ]
     converse = openai_to_converse_history(history)
     assert converse["system"] == [{"text": "sys"}]
     assert converse["messages"][0]["content"][1] == {"image": {"format": "png", "source": {"bytes": "AAAA"}}}
     assert [b["toolUse"]["input"] for b in converse["messages"][1]["content"]] == [{"a": 1}, {}]
     assert [list(b) for b in converse["messages"][2]["content"]] == [["toolResult"], ["toolResult"], ["document"]]
-    assert converse["messages"][2]["content"][2]["document"] == {"format": "pdf", "name": "a", "source": {"bytes": "JVBE"}}
+    assert converse["messages"][2]["content"][2]["document"] == {
+        "format": "pdf",
+        "name": "a",
+        "source": {"bytes": "JVBE"},
+    }

@@ -28,21 +28,47 @@ def test_every_part_of_the_design_is_declared() -> None:
     cfn = translate()
     kinds = {r["Type"] for r in cfn["Resources"].values()}
     for kind in (
-        "AWS::EC2::VPC", "AWS::EC2::NatGateway", "AWS::EC2::VPCEndpoint", "AWS::EC2::FlowLog",
-        "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage", "AWS::ApiGatewayV2::VpcLink",
-        "AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation", "AWS::WAFv2::LoggingConfiguration",
-        "AWS::Lambda::Function", "AWS::Lambda::LayerVersion", "AWS::DynamoDB::Table",
-        "AWS::ECS::Cluster", "AWS::ECS::TaskDefinition", "AWS::ECS::Service",
-        "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ElasticLoadBalancingV2::LoadBalancer",
-        "AWS::RDS::DBInstance", "AWS::ElastiCache::ReplicationGroup", "AWS::SecretsManager::Secret",
+        "AWS::EC2::VPC",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::VPCEndpoint",
+        "AWS::EC2::FlowLog",
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGateway::Stage",
+        "AWS::ApiGatewayV2::VpcLink",
+        "AWS::WAFv2::WebACL",
+        "AWS::WAFv2::WebACLAssociation",
+        "AWS::WAFv2::LoggingConfiguration",
+        "AWS::Lambda::Function",
+        "AWS::Lambda::LayerVersion",
+        "AWS::DynamoDB::Table",
+        "AWS::ECS::Cluster",
+        "AWS::ECS::TaskDefinition",
+        "AWS::ECS::Service",
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::RDS::DBInstance",
+        "AWS::ElastiCache::ReplicationGroup",
+        "AWS::SecretsManager::Secret",
     ):
         assert kind in kinds, kind
     subnets = resources("AWS::EC2::Subnet", cfn)
     private = [p for name, p in subnets.items() if name.startswith("Private")]
     assert len({str(p["AvailabilityZone"]) for p in private}) == 2
     assert not any(p.get("MapPublicIpOnLaunch") for p in subnets.values())
-    endpoints = {p["ServiceName"]["Fn::Sub"].removeprefix("com.amazonaws.${AWS::Region}.") for p in resources("AWS::EC2::VPCEndpoint", cfn).values()}
-    assert endpoints >= {"dynamodb", "s3", "secretsmanager", "bedrock-runtime", "bedrock-agent", "logs", "ecr.api", "ecr.dkr"}
+    endpoints = {
+        p["ServiceName"]["Fn::Sub"].removeprefix("com.amazonaws.${AWS::Region}.")
+        for p in resources("AWS::EC2::VPCEndpoint", cfn).values()
+    }
+    assert endpoints >= {
+        "dynamodb",
+        "s3",
+        "secretsmanager",
+        "bedrock-runtime",
+        "bedrock-agent",
+        "logs",
+        "ecr.api",
+        "ecr.dkr",
+    }
     assert set(cfn["Outputs"]) >= {"GatewayUrl", "BedrockEndpointUrl", "OpenAIBaseUrl", "MasterKeySecretArn"}
 
 
@@ -56,25 +82,43 @@ def test_nothing_is_public_but_the_api() -> None:
         for rule in group.get("SecurityGroupIngress", []):
             assert rule.get("CidrIp") != "0.0.0.0/0", name
     for function in resources("AWS::Lambda::Function").values():
-        assert function["VpcConfig"]["SecurityGroupIds"] and function["Runtime"] == "python3.13" and function["Architectures"] == ["arm64"]
+        assert (
+            function["VpcConfig"]["SecurityGroupIds"]
+            and function["Runtime"] == "python3.13"
+            and function["Architectures"] == ["arm64"]
+        )
         assert function["TracingConfig"] == {"Mode": "Active"}
 
 
 def test_data_is_encrypted_and_recoverable() -> None:
     table = one("AWS::DynamoDB::Table")
-    assert table["SSESpecification"]["SSEEnabled"] and table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    assert (
+        table["SSESpecification"]["SSEEnabled"]
+        and table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    )
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     cache = one("AWS::ElastiCache::ReplicationGroup")
-    assert cache["TransitEncryptionEnabled"] and cache["AtRestEncryptionEnabled"] and "resolve:secretsmanager" in str(cache["AuthToken"])
+    assert (
+        cache["TransitEncryptionEnabled"]
+        and cache["AtRestEncryptionEnabled"]
+        and "resolve:secretsmanager" in str(cache["AuthToken"])
+    )
     database = one("AWS::RDS::DBInstance")
-    assert "resolve:secretsmanager" in str(database["MasterUserPassword"]) and database["DeletionProtection"] == {"Ref": "DeletionProtection"}
+    assert "resolve:secretsmanager" in str(database["MasterUserPassword"]) and database["DeletionProtection"] == {
+        "Ref": "DeletionProtection"
+    }
 
 
 def test_no_secret_in_plain_environment_or_outputs() -> None:
     suspicious = re.compile(r"(KEY|PASSWORD|SECRET|TOKEN)", re.IGNORECASE)
     task = one("AWS::ECS::TaskDefinition")["ContainerDefinitions"][0]
     assert not [e["Name"] for e in task["Environment"] if suspicious.search(e["Name"])]
-    assert {s["Name"] for s in task["Secrets"]} >= {"LITELLM_MASTER_KEY", "DATABASE_PASSWORD", "REDIS_PASSWORD", "OPENAI_API_KEY"}
+    assert {s["Name"] for s in task["Secrets"]} >= {
+        "LITELLM_MASTER_KEY",
+        "DATABASE_PASSWORD",
+        "REDIS_PASSWORD",
+        "OPENAI_API_KEY",
+    }
     for function in resources("AWS::Lambda::Function").values():
         names = function.get("Environment", {}).get("Variables", {})
         assert not [n for n in names if suspicious.search(n) and not n.endswith("_ARN")], names
@@ -92,14 +136,19 @@ def test_policies_are_least_privilege() -> None:
                 assert statement.get("Resource") != "*", (name, actions)
     function_roles = {n: r for n, r in resources("AWS::IAM::Role", cfn).items() if n.endswith("FunctionRole")}
     granted = {n: str(r.get("Policies", [])) for n, r in function_roles.items()}
-    assert "bedrock:GetPrompt" in granted["OpenAIChatFunctionRole"] and "bedrock:GetPrompt" not in granted["ChatHistoryFunctionRole"]
+    assert (
+        "bedrock:GetPrompt" in granted["OpenAIChatFunctionRole"]
+        and "bedrock:GetPrompt" not in granted["ChatHistoryFunctionRole"]
+    )
     assert "dynamodb" not in granted["UserKeysFunctionRole"]
 
 
 def test_waf_counts_the_rules_that_block_real_prompts() -> None:
     acl = one("AWS::WAFv2::WebACL")
     common = next(r for r in acl["Rules"] if r["Name"] == "AWSManagedRulesCommonRuleSet")
-    overrides = {o["Name"]: o["ActionToUse"] for o in common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]}
+    overrides = {
+        o["Name"]: o["ActionToUse"] for o in common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+    }
     assert overrides == {"GenericLFI_BODY": {"Count": {}}, "SizeRestrictions_BODY": {"Count": {}}}
     redacted = one("AWS::WAFv2::LoggingConfiguration")["RedactedFields"]
     assert {"SingleHeader": {"Name": "authorization"}} in redacted
@@ -110,7 +159,10 @@ def test_litellm_service_is_production_shaped() -> None:
     assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     task = one("AWS::ECS::TaskDefinition")["ContainerDefinitions"][0]
     assert "/health/liveliness" in " ".join(task["HealthCheck"]["Command"])
-    metrics = {p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"] for p in resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()}
+    metrics = {
+        p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        for p in resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    }
     assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
     assert all("RetentionInDays" in g for g in resources("AWS::Logs::LogGroup").values())
 
@@ -125,4 +177,9 @@ def test_litellm_image_and_config_match_the_local_stack() -> None:
     assert config["router_settings"]["enable_pre_call_checks"] is True
     assert "DEBUG" not in Path(REPO_ROOT / "ecs_litellm" / "config.yaml").read_text().upper().replace("# ", "")
     names = [m["model_name"] for m in config["model_list"]]
-    assert any("claude" in n for n in names) and any("nova" in n for n in names) and any("llama" in n for n in names) and any("mistral" in n for n in names)
+    assert (
+        any("claude" in n for n in names)
+        and any("nova" in n for n in names)
+        and any("llama" in n for n in names)
+        and any("mistral" in n for n in names)
+    )

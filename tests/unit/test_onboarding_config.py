@@ -21,7 +21,12 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
 
 def test_defaults_come_from_the_environment() -> None:
     config = OnboardingConfig.from_env(
-        {"OKTA_ISSUER": "https://x.okta.com/oauth2/default/", "ONBOARDING_MAX_BUDGET": "25", "ONBOARDING_MODELS": "a, b", "OKTA_GROUP_TEAMS": '{"g": "t"}'}
+        {
+            "OKTA_ISSUER": "https://x.okta.com/oauth2/default/",
+            "ONBOARDING_MAX_BUDGET": "25",
+            "ONBOARDING_MODELS": "a, b",
+            "OKTA_GROUP_TEAMS": '{"g": "t"}',
+        }
     )
     assert config.issuer == "https://x.okta.com/oauth2/default" and config.audience == "api://default"
     assert config.defaults == {"max_budget": 25.0, "models": ["a", "b"]} and config.group_teams == {"g": "t"}
@@ -40,6 +45,11 @@ def test_an_http_issuer_needs_explicit_permission(client: TestClient, monkeypatc
     import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    token = jwt.encode({"sub": "x"}, rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256", headers={"kid": "k"})
+    token = jwt.encode(
+        {"sub": "x"},
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        algorithm="RS256",
+        headers={"kid": "k"},
+    )
     response = client.post("/user/new", headers={"Authorization": f"Bearer {token}"}, json={})
     assert response.status_code == 401 and "not https" in response.json()["error"]["message"]

@@ -21,7 +21,12 @@ CHAT = {
             "templateConfiguration": {
                 "chat": {
                     "system": [{"text": "Sys {{ who }}"}],
-                    "messages": [{"role": "user", "content": [{"text": "Hi {{who}}, {{who}}!"}, {"cachePoint": {"type": "default"}}]}],
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": [{"text": "Hi {{who}}, {{who}}!"}, {"cachePoint": {"type": "default"}}],
+                        }
+                    ],
                     "inputVariables": [{"name": "who"}, {"name": "declared_only"}],
                 }
             },
@@ -50,9 +55,18 @@ def fetched(monkeypatch: pytest.MonkeyPatch) -> list[PromptRef]:
 
 def test_arn_parsing() -> None:
     ref = PromptRef.parse("arn:aws:bedrock:eu-west-1:123456789012:prompt/ABCDEFGHIJ:12")
-    assert (ref.region, ref.prompt_id, ref.version, ref.identifier) == ("eu-west-1", "ABCDEFGHIJ", "12", "arn:aws:bedrock:eu-west-1:123456789012:prompt/ABCDEFGHIJ")
+    assert (ref.region, ref.prompt_id, ref.version, ref.identifier) == (
+        "eu-west-1",
+        "ABCDEFGHIJ",
+        "12",
+        "arn:aws:bedrock:eu-west-1:123456789012:prompt/ABCDEFGHIJ",
+    )
     assert PromptRef.parse("arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ:DRAFT").version is None
-    for bad in ("arn:aws:bedrock:us-east-1:123:prompt/ABCDEFGHIJ", "arn:aws:bedrock:us-east-1:123456789012:prompt/ABC", "arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ:v1"):
+    for bad in (
+        "arn:aws:bedrock:us-east-1:123:prompt/ABCDEFGHIJ",
+        "arn:aws:bedrock:us-east-1:123456789012:prompt/ABC",
+        "arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ:v1",
+    ):
         with pytest.raises(InvalidRequestError):
             PromptRef.parse(bad)
 
@@ -79,13 +93,31 @@ def test_variable_errors_name_the_variables(fetched: list[PromptRef]) -> None:
 
 
 def test_request_values_win() -> None:
-    prompt = RenderedPrompt("m", [{"role": "user", "content": [{"text": "p"}]}], [{"text": "psys"}], None, {"temperature": 0.5, "maxTokens": 10}, {"top_k": 5})
-    body = {"messages": [{"role": "user", "content": [{"text": "r"}]}], "inferenceConfig": {"temperature": 0.1}, "system": [{"text": "rsys"}], "promptVariables": {}}
+    prompt = RenderedPrompt(
+        "m",
+        [{"role": "user", "content": [{"text": "p"}]}],
+        [{"text": "psys"}],
+        None,
+        {"temperature": 0.5, "maxTokens": 10},
+        {"top_k": 5},
+    )
+    body = {
+        "messages": [{"role": "user", "content": [{"text": "r"}]}],
+        "inferenceConfig": {"temperature": 0.1},
+        "system": [{"text": "rsys"}],
+        "promptVariables": {},
+    }
     merged = apply_to_converse(prompt, body)
     assert merged["inferenceConfig"] == {"temperature": 0.1, "maxTokens": 10} and merged["system"] == [{"text": "rsys"}]
-    assert [m["content"][0]["text"] for m in merged["messages"]] == ["p", "r"] and merged["additionalModelRequestFields"] == {"top_k": 5}
+    assert [m["content"][0]["text"] for m in merged["messages"]] == ["p", "r"] and merged[
+        "additionalModelRequestFields"
+    ] == {"top_k": 5}
     assert "promptVariables" not in merged
 
-    openai = apply_to_openai(prompt, {"model": "arn", "messages": [{"role": "system", "content": "mine"}], "max_tokens": 3})
-    assert openai["model"] == "m" and openai["max_tokens"] == 3 and openai["temperature"] == 0.5 and openai["top_k"] == 5
+    openai = apply_to_openai(
+        prompt, {"model": "arn", "messages": [{"role": "system", "content": "mine"}], "max_tokens": 3}
+    )
+    assert (
+        openai["model"] == "m" and openai["max_tokens"] == 3 and openai["temperature"] == 0.5 and openai["top_k"] == 5
+    )
     assert [m["role"] for m in openai["messages"]] == ["user", "system"]

@@ -45,11 +45,17 @@ def test_translated_api_streams_chat_and_proxies_the_rest_to_the_alb() -> None:
     cfn = translate()
     api = next(r for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
     paths = api["Properties"]["Body"]["paths"]
-    for path in ("/v1/chat/completions", "/bedrock/model/{modelId}/converse-stream", "/bedrock/model/{modelId}/converse"):
+    for path in (
+        "/v1/chat/completions",
+        "/bedrock/model/{modelId}/converse-stream",
+        "/bedrock/model/{modelId}/converse",
+    ):
         integration = paths[path]["post"]["x-amazon-apigateway-integration"]
         assert integration["responseTransferMode"] == "STREAM", path
         assert integration["timeoutInMillis"] == 900000, path
         assert "response-streaming-invocations" in integration["uri"]["Fn::Sub"]
     proxy = paths["/{proxy+}"]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
     assert proxy["type"] == "http_proxy" and proxy["connectionType"] == "VPC_LINK"
-    assert proxy["connectionId"] == {"Ref": "LiteLLMVpcLink"} and proxy["integrationTarget"] == {"Ref": "LiteLLMLoadBalancer"}
+    assert proxy["connectionId"] == {"Ref": "LiteLLMVpcLink"} and proxy["integrationTarget"] == {
+        "Ref": "LiteLLMLoadBalancer"
+    }

@@ -47,7 +47,12 @@ def test_everything_else_reaches_litellm() -> None:
 
 def test_streaming_routes_are_declared_as_streaming() -> None:
     streaming = {r.path for r in load_routes() if r.streaming and r.target != LITELLM}
-    assert streaming == {"/v1/chat/completions", "/chat/completions", "/bedrock/model/{modelId}/converse", "/bedrock/model/{modelId}/converse-stream"}
+    assert streaming == {
+        "/v1/chat/completions",
+        "/chat/completions",
+        "/bedrock/model/{modelId}/converse",
+        "/bedrock/model/{modelId}/converse-stream",
+    }
 
 
 def test_every_route_has_an_event_and_every_event_a_route() -> None:

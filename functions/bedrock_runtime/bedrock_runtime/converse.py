@@ -50,7 +50,9 @@ class Turn:
 
     async def save(self, assistant: dict[str, Any]) -> bool:
         assert self.conversation is not None
-        return await self.conversation.save([*(self.new_messages or []), assistant], model=self.body.get("model"), system=self.system)
+        return await self.conversation.save(
+            [*(self.new_messages or []), assistant], model=self.body.get("model"), system=self.system
+        )
 
     def headers(self) -> dict[str, str]:
         headers = {"x-amzn-RequestId": str(uuid.uuid4())}

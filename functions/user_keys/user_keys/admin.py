@@ -11,7 +11,9 @@ from gateway_core.secrets import get_master_key
 __all__ = ["as_admin"]
 
 
-async def as_admin(method: str, path: str, *, json: dict[str, Any] | None = None, params: dict[str, str] | None = None) -> tuple[int, Any]:
+async def as_admin(
+    method: str, path: str, *, json: dict[str, Any] | None = None, params: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """(status, JSON body) of a LiteLLM call made with the master key."""
     master = await get_master_key()
     if not master:

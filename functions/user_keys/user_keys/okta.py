@@ -49,7 +49,9 @@ class JwksCache:
 
     def _check_scheme(self, url: str) -> None:
         if not url.startswith("https://") and not (self.config.allow_http_issuer and url.startswith("http://")):
-            raise TokenRejected("The configured issuer is not https (set OKTA_ALLOW_HTTP_ISSUER only for local development)")
+            raise TokenRejected(
+                "The configured issuer is not https (set OKTA_ALLOW_HTTP_ISSUER only for local development)"
+            )
 
     async def _discover(self) -> str:
         issuer = self.config.issuer
@@ -76,7 +78,12 @@ class JwksCache:
             raise TokenRejected(f"The issuer's signing keys could not be fetched ({type(exc).__name__})") from exc
         keys = {}
         for entry in entries:
-            if isinstance(entry, dict) and entry.get("kid") and entry.get("kty") == "RSA" and entry.get("use", "sig") == "sig":
+            if (
+                isinstance(entry, dict)
+                and entry.get("kid")
+                and entry.get("kty") == "RSA"
+                and entry.get("use", "sig") == "sig"
+            ):
                 try:
                     keys[str(entry["kid"])] = PyJWK(entry, algorithm="RS256")
                 except jwt.PyJWTError:
@@ -88,7 +95,9 @@ class JwksCache:
         async with self._lock:
             now = time.monotonic()
             stale = self.fetched_at is None or now - self.fetched_at > self.config.jwks_max_age_s
-            unknown_may_refresh = kid not in self.keys and (self.fetched_at is None or now - self.fetched_at >= self.config.jwks_min_refresh_s)
+            unknown_may_refresh = kid not in self.keys and (
+                self.fetched_at is None or now - self.fetched_at >= self.config.jwks_min_refresh_s
+            )
             if stale or unknown_may_refresh:
                 try:
                     await self._refresh()

@@ -83,10 +83,17 @@ def _user_fields(claims: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]
         )
     unknown = sorted(set(body) - set(ALLOWED_FIELDS) - set(_IDENTITY_FIELDS))
     if unknown:
-        raise InvalidRequestError(f"Unsupported fields: {', '.join(unknown)} (allowed: {', '.join(ALLOWED_FIELDS)})", param=unknown[0])
+        raise InvalidRequestError(
+            f"Unsupported fields: {', '.join(unknown)} (allowed: {', '.join(ALLOWED_FIELDS)})", param=unknown[0]
+        )
     groups = claims.get(config.groups_claim) or []
     teams = sorted({config.group_teams[g] for g in groups if isinstance(g, str) and g in config.group_teams})
-    fields = {**{k: body[k] for k in ALLOWED_FIELDS if k in body}, **config.defaults, **identity, "user_role": "internal_user"}
+    fields = {
+        **{k: body[k] for k in ALLOWED_FIELDS if k in body},
+        **config.defaults,
+        **identity,
+        "user_role": "internal_user",
+    }
     if teams:
         fields["teams"] = teams
     return fields
@@ -109,7 +116,10 @@ async def new_user(request: Request) -> Response:
     fields = _user_fields(claims, await _body(request))
     status, created = await as_admin("POST", "/user/new", json=fields)
     if status == 409:  # already onboarded: a fresh key for the existing user
-        key_fields: dict[str, Any] = {"user_id": fields["user_id"], **{k: fields[k] for k in ("key_alias", "duration", "metadata") if k in fields}}
+        key_fields: dict[str, Any] = {
+            "user_id": fields["user_id"],
+            **{k: fields[k] for k in ("key_alias", "duration", "metadata") if k in fields},
+        }
         status, created = await as_admin("POST", "/key/generate", json=key_fields)
         if status == 200:
             created = {**created, "user_email": fields["user_email"], "existing_user": True}

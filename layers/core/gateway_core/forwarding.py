@@ -46,7 +46,9 @@ def upstream_request(request: Request, content: bytes, path: str | None = None) 
     # identity: we relay bytes as they arrive, so nothing may be compressed in between.
     headers.append(("accept-encoding", "identity"))
     query = request.url.query
-    return UpstreamRequest(request.method, (path or request.url.path) + (f"?{query}" if query else ""), headers, content)
+    return UpstreamRequest(
+        request.method, (path or request.url.path) + (f"?{query}" if query else ""), headers, content
+    )
 
 
 def relay_headers(headers: list[tuple[str, str]]) -> dict[str, str]:

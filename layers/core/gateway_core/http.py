@@ -38,7 +38,9 @@ def _build_session(settings: Settings) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=settings.litellm_max_connections, keepalive_timeout=30, ttl_dns_cache=60)
     # trust_env=False: no proxy variables or netrc between us and the private ALB. Bodies are
     # relayed as they come, so nothing is decompressed on the way.
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False, auto_decompress=False, skip_auto_headers=("User-Agent",))
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trust_env=False, auto_decompress=False, skip_auto_headers=("User-Agent",)
+    )
 
 
 def litellm_session() -> aiohttp.ClientSession:
@@ -105,7 +107,9 @@ async def send(request: UpstreamRequest) -> Upstream:
     """Send ``request`` to LiteLLM; return once its status and headers arrived."""
     url = get_settings().litellm_base_url + request.path
     with map_upstream_errors(), waiting_on_litellm():
-        response = await litellm_session().request(request.method, url, headers=request.headers, data=request.content, allow_redirects=False)
+        response = await litellm_session().request(
+            request.method, url, headers=request.headers, data=request.content, allow_redirects=False
+        )
     return Upstream(response)
 
 

@@ -1,6 +1,6 @@
 """Render errors in OpenAI's envelope, for the OpenAI-compatible routes.
 
-    {"error": {"message": "...", "type": "...", "param": null, "code": "..."}}
+{"error": {"message": "...", "type": "...", "param": null, "code": "..."}}
 """
 
 from __future__ import annotations

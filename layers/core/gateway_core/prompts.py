@@ -60,7 +60,8 @@ class PromptRef:
         match = _ARN.match(arn)
         if match is None:
             raise InvalidRequestError(
-                f"'{arn}' is not a prompt ARN (arn:aws:bedrock:<region>:<account>:prompt/<id>[:<version>])", param="model"
+                f"'{arn}' is not a prompt ARN (arn:aws:bedrock:<region>:<account>:prompt/<id>[:<version>])",
+                param="model",
             )
         version = match["version"] if match["version"] not in {None, "DRAFT"} else None
         return cls(arn, match["region"], match["id"], version)
@@ -136,7 +137,7 @@ def _variables(raw: Any) -> dict[str, str]:
     values = {}
     for name, value in raw.items():
         if not isinstance(value, dict) or not isinstance(value.get("text"), str):
-            raise InvalidRequestError(f"promptVariables.{name} must be {{\"text\": \"...\"}}", param="promptVariables")
+            raise InvalidRequestError(f'promptVariables.{name} must be {{"text": "..."}}', param="promptVariables")
         values[name] = value["text"]
     return values
 
@@ -177,7 +178,9 @@ async def render_prompt(arn: str, raw_variables: Any) -> RenderedPrompt:
     values = _variables(raw_variables)
     prompt = await _get_prompt(ref)
     variants = prompt.get("variants") or []
-    variant = next((v for v in variants if v.get("name") == prompt.get("defaultVariant")), variants[0] if variants else None)
+    variant = next(
+        (v for v in variants if v.get("name") == prompt.get("defaultVariant")), variants[0] if variants else None
+    )
     if variant is None:
         raise InvalidRequestError(f"Prompt {arn} has no variant", param="model")
     if not variant.get("modelId"):
@@ -192,10 +195,15 @@ async def render_prompt(arn: str, raw_variables: Any) -> RenderedPrompt:
         messages, system, tools = [{"role": "user", "content": content}], [], None
     elif "chat" in template:
         chat = template["chat"]
-        messages = [{"role": m["role"], "content": _substitute(m.get("content") or [], values)} for m in chat.get("messages") or []]
+        messages = [
+            {"role": m["role"], "content": _substitute(m.get("content") or [], values)}
+            for m in chat.get("messages") or []
+        ]
         system, tools = _substitute(chat.get("system") or [], values), chat.get("toolConfiguration")
     else:
-        raise InvalidRequestError(f"Prompt {arn} has an unsupported template type {variant.get('templateType')}", param="model")
+        raise InvalidRequestError(
+            f"Prompt {arn} has an unsupported template type {variant.get('templateType')}", param="model"
+        )
     inference = (variant.get("inferenceConfiguration") or {}).get("text") or {}
     return RenderedPrompt(
         model_id=str(variant["modelId"]),
@@ -218,7 +226,10 @@ def apply_to_converse(prompt: RenderedPrompt, body: dict[str, Any]) -> dict[str,
     if prompt.inference or body.get("inferenceConfig"):
         merged["inferenceConfig"] = {**prompt.inference, **(body.get("inferenceConfig") or {})}
     if prompt.additional or body.get("additionalModelRequestFields"):
-        merged["additionalModelRequestFields"] = {**prompt.additional, **(body.get("additionalModelRequestFields") or {})}
+        merged["additionalModelRequestFields"] = {
+            **prompt.additional,
+            **(body.get("additionalModelRequestFields") or {}),
+        }
     return merged
 
 

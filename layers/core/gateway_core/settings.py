@@ -59,9 +59,7 @@ class Settings:
             ),
             log_content=_flag(environ.get("GATEWAY_LOG_CONTENT")),
             history_table=environ.get("GATEWAY_HISTORY_TABLE", ""),
-            history_retention_days=float(
-                environ.get("GATEWAY_HISTORY_RETENTION_DAYS", default.history_retention_days)
-            ),
+            history_retention_days=float(environ.get("GATEWAY_HISTORY_RETENTION_DAYS", default.history_retention_days)),
             identity_cache_ttl_s=float(environ.get("GATEWAY_IDENTITY_CACHE_TTL_S", default.identity_cache_ttl_s)),
             master_key_secret_arn=environ.get("GATEWAY_MASTER_KEY_SECRET_ARN", ""),
             master_key=environ.get("GATEWAY_LITELLM_MASTER_KEY", ""),

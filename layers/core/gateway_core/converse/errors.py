@@ -44,8 +44,16 @@ class BedrockError(Exception):
     @property
     def stream_exception_type(self) -> str:
         """The ConverseStream event name for this error (throttlingException, ...)."""
-        name = {"ModelErrorException": "ModelStreamErrorException", "AccessDeniedException": "ValidationException"}.get(self.error_type, self.error_type)
-        if name not in {"ThrottlingException", "ValidationException", "ServiceUnavailableException", "InternalServerException", "ModelStreamErrorException"}:
+        name = {"ModelErrorException": "ModelStreamErrorException", "AccessDeniedException": "ValidationException"}.get(
+            self.error_type, self.error_type
+        )
+        if name not in {
+            "ThrottlingException",
+            "ValidationException",
+            "ServiceUnavailableException",
+            "InternalServerException",
+            "ModelStreamErrorException",
+        }:
             name = "ModelStreamErrorException"
         return name[0].lower() + name[1:]
 

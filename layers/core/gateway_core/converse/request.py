@@ -44,7 +44,7 @@ def _part(block: Any, where: str) -> dict[str, Any] | None:
     """One user/assistant/system content block as an OpenAI content part (None: not a part)."""
     if not isinstance(block, dict) or len(block) != 1:
         raise _fail(f"{where}: each content block must be an object with exactly one member")
-    (kind, value), = block.items()
+    ((kind, value),) = block.items()
     if kind == "text":
         if not isinstance(value, str):
             raise _fail(f"{where}.text must be a string")
@@ -116,15 +116,29 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
                 if role != "assistant" or not isinstance(use, dict) or not use.get("toolUseId") or not use.get("name"):
                     raise _fail(f"{here}.toolUse needs role assistant, toolUseId and name")
                 arguments = json.dumps(use.get("input", {}))
-                tool_calls.append({"id": use["toolUseId"], "type": "function", "function": {"name": use["name"], "arguments": arguments}})
+                tool_calls.append(
+                    {
+                        "id": use["toolUseId"],
+                        "type": "function",
+                        "function": {"name": use["name"], "arguments": arguments},
+                    }
+                )
             elif isinstance(block, dict) and "toolResult" in block:
                 result = block["toolResult"]
                 if role != "user" or not isinstance(result, dict) or not result.get("toolUseId"):
                     raise _fail(f"{here}.toolResult needs role user and toolUseId")
-                results.append({"role": "tool", "tool_call_id": result["toolUseId"], "content": _tool_result_text(result, here)})
+                results.append(
+                    {"role": "tool", "tool_call_id": result["toolUseId"], "content": _tool_result_text(result, here)}
+                )
             elif isinstance(block, dict) and "reasoningContent" in block:
                 reasoning = block["reasoningContent"].get("reasoningText") or {}
-                thinking.append({"type": "thinking", "thinking": reasoning.get("text", ""), "signature": reasoning.get("signature", "")})
+                thinking.append(
+                    {
+                        "type": "thinking",
+                        "thinking": reasoning.get("text", ""),
+                        "signature": reasoning.get("signature", ""),
+                    }
+                )
             else:
                 plain.append(block)
         out.extend(results)  # tool results answer the previous assistant turn, so they come first

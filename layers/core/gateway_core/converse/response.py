@@ -32,7 +32,11 @@ def tool_input(arguments: str | None) -> Any:
 def converse_usage(usage: dict[str, Any] | None) -> dict[str, int]:
     usage = usage or {}
     prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    out = {"inputTokens": prompt, "outputTokens": completion, "totalTokens": int(usage.get("total_tokens") or prompt + completion)}
+    out = {
+        "inputTokens": prompt,
+        "outputTokens": completion,
+        "totalTokens": int(usage.get("total_tokens") or prompt + completion),
+    }
     details = usage.get("prompt_tokens_details") or {}
     cache_read = usage.get("cache_read_input_tokens") or details.get("cached_tokens")
     cache_write = usage.get("cache_creation_input_tokens")
@@ -65,7 +69,15 @@ def openai_to_converse(answer: dict[str, Any], latency_ms: int) -> dict[str, Any
         content.append({"text": text})
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        content.append({"toolUse": {"toolUseId": call.get("id"), "name": function.get("name"), "input": tool_input(function.get("arguments"))}})
+        content.append(
+            {
+                "toolUse": {
+                    "toolUseId": call.get("id"),
+                    "name": function.get("name"),
+                    "input": tool_input(function.get("arguments")),
+                }
+            }
+        )
     return {
         "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": stop_reason(choice.get("finish_reason")),

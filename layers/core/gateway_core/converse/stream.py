@@ -98,7 +98,9 @@ class StreamTranslator:
             index = call.get("index", 0)
             function = call.get("function") or {}
             if index not in self.tool_blocks:
-                start = {"toolUse": {"toolUseId": call.get("id") or f"tooluse_{index}", "name": function.get("name") or ""}}
+                start = {
+                    "toolUse": {"toolUseId": call.get("id") or f"tooluse_{index}", "name": function.get("name") or ""}
+                }
                 frames += self._open("tool", start)
                 self.tool_blocks[index] = self.next_block - 1
             if function.get("arguments"):
@@ -116,6 +118,7 @@ class StreamTranslator:
             frames.append(encode_event("messageStop", {"stopReason": "end_turn"}))
             self.stopped = True
         latency = int((time.perf_counter() - self.started) * 1000)
-        frames.append(encode_event("metadata", {"usage": converse_usage(self.usage), "metrics": {"latencyMs": latency}}))
+        frames.append(
+            encode_event("metadata", {"usage": converse_usage(self.usage), "metrics": {"latencyMs": latency}})
+        )
         return frames
-

@@ -77,7 +77,11 @@ def _assistant_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     blocks += _blocks(message.get("content"))
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        use = {"toolUseId": call.get("id"), "name": function.get("name"), "input": tool_input(function.get("arguments"))}
+        use = {
+            "toolUseId": call.get("id"),
+            "name": function.get("name"),
+            "input": tool_input(function.get("arguments")),
+        }
         blocks.append({"toolUse": use})
     return blocks
 

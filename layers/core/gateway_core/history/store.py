@@ -58,7 +58,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):
+class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):  # type: ignore[no-untyped-call]  # pynamodb
     class Meta:
         index_name = "owner-updated"
         projection = IncludeProjection(["created_at", "message_count", "model", "expires_at"])
@@ -254,7 +254,9 @@ class SessionStore:
                     if model:
                         actions.append(SessionItem.model.set(model))
                     if system is not None:
-                        actions.append(SessionItem.system.set(json.dumps(system)) if system else SessionItem.system.remove())
+                        actions.append(
+                            SessionItem.system.set(json.dumps(system)) if system else SessionItem.system.remove()
+                        )
                     transaction.update(session, actions, condition=SessionItem.pk.exists())
                 for item in items[: TRANSACTION_ITEMS - 1]:
                     transaction.save(item)

@@ -87,18 +87,24 @@ class Conversation:
     history: list[dict[str, Any]] = field(default_factory=list)
     system: list[dict[str, Any]] = field(default_factory=list)
 
-    def compose(self, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]] | None]:
+    def compose(
+        self, messages: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]] | None]:
         """(messages to send, new messages to store, new system prompt or None)."""
         system = [m for m in messages if m.get("role") in _SYSTEM_ROLES]
         others = [m for m in messages if m.get("role") not in _SYSTEM_ROLES]
         return (system or self.system) + self.history + others, others, system or None
 
-    async def save(self, messages: list[dict[str, Any]], *, model: str | None, system: list[dict[str, Any]] | None) -> bool:
+    async def save(
+        self, messages: list[dict[str, Any]], *, model: str | None, system: list[dict[str, Any]] | None
+    ) -> bool:
         from gateway_core.history.store import SessionGone
 
         store = history_store()
         try:
-            await run_in_threadpool(store.append, self.session_id, self.owner, messages, create=self.create, model=model, system=system)
+            await run_in_threadpool(
+                store.append, self.session_id, self.owner, messages, create=self.create, model=model, system=system
+            )
         except SessionGone:
             log.warning("history not saved: session %s was deleted during the turn", self.session_id)
             return False
@@ -150,7 +156,9 @@ class StreamedAnswer:
             if delta.get("reasoning_content"):
                 self.reasoning.append(delta["reasoning_content"])
             for call in delta.get("tool_calls") or []:
-                entry = self.calls.setdefault(call.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+                entry = self.calls.setdefault(
+                    call.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                )
                 entry["id"] = entry["id"] or call.get("id")
                 function = call.get("function") or {}
                 entry["function"]["name"] += function.get("name") or ""
