@@ -16,8 +16,9 @@ import sys
 
 import httpx
 import uvicorn
+from gateway_core.aiohttp_transport import AiohttpTransport
 from gateway_core.forwarding import forward, upstream_request
-from gateway_core.http import close_clients
+from gateway_core.http import LiteLLMClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -36,17 +37,29 @@ def load_function_app(spec: FunctionSpec) -> ASGIApp:
     return app
 
 
-async def litellm_passthrough(scope: Scope, receive: Receive, send: Send) -> None:
+class LiteLLMPassthrough:
     """The HTTP-proxy integration: everything no function serves reaches LiteLLM unchanged."""
-    request = Request(scope, receive)
-    response = await forward(upstream_request(request, await request.body()), stream=True)
-    await response(scope, receive, send)
+
+    def __init__(self) -> None:
+        self.client = LiteLLMClient(AiohttpTransport())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await forward(self.client, upstream_request(request, await request.body()), stream=True)
+        await response(scope, receive, send)
 
 
 class LocalApiGateway:
-    def __init__(self, routes: list[Route], targets: dict[str, ASGIApp], health_urls: dict[str, str]) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        targets: dict[str, ASGIApp],
+        passthrough: LiteLLMPassthrough,
+        health_urls: dict[str, str],
+    ) -> None:
         self.routes = routes
-        self.targets = targets
+        self.targets = {**targets, LITELLM: passthrough}
+        self.passthrough = passthrough
         self.health_urls = health_urls
         self._health_client: httpx.AsyncClient | None = None
 
@@ -97,7 +110,12 @@ class LocalApiGateway:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await close_clients()
+                # Each function app holds its own LiteLLM client, as each Lambda function does.
+                for target in self.targets.values():
+                    client = getattr(getattr(target, "state", None), "litellm", None)
+                    if isinstance(client, LiteLLMClient):
+                        await client.aclose()
+                await self.passthrough.client.aclose()
                 if self._health_client is not None:
                     await self._health_client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -107,10 +125,9 @@ class LocalApiGateway:
 def create_gateway(health_urls: dict[str, str] | None = None) -> LocalApiGateway:
     template = load_template()
     targets: dict[str, ASGIApp] = {spec.logical_id: load_function_app(spec) for spec in functions(template)}
-    targets[LITELLM] = litellm_passthrough
     if health_urls is None:
         health_urls = json.loads(os.environ.get("LOCAL_HEALTH_URLS", "{}"))
-    return LocalApiGateway(load_routes(template), targets, health_urls)
+    return LocalApiGateway(load_routes(template), targets, LiteLLMPassthrough(), health_urls)
 
 
 def main() -> None:

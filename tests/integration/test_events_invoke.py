@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from botocore.eventstream import EventStreamBuffer
 from gateway_core.history.store import get_store
-from gateway_core.http import close_clients
 from gateway_core.settings import get_settings
 
 from local.template import LITELLM, REPO_ROOT, functions, load_routes, load_template
@@ -65,8 +64,9 @@ def litellm_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     _reset_caches()
     yield
     _reset_caches()
-    loop = asyncio.get_event_loop()  # mangum's loop: close the pooled session it created
-    loop.run_until_complete(close_clients())
+    loop = asyncio.get_event_loop()  # mangum's loop: close the pooled sessions it created
+    for spec in functions(load_template()):
+        loop.run_until_complete(importlib.import_module(f"{spec.package}.app").app.state.litellm.aclose())
 
 
 def _with_real_session(stack: LocalStack, event: dict[str, Any]) -> dict[str, Any]:

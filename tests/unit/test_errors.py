@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from gateway_core.errors import (
-    InvalidRequestError,
-    UpstreamTimeoutError,
-    UpstreamUnavailableError,
-    map_upstream_errors,
-)
+from gateway_core.aiohttp_transport import map_aiohttp_errors
+from gateway_core.errors import InvalidRequestError, UpstreamTimeoutError, UpstreamUnavailableError
 from openai_chat.chat import parse_chat_body
 
 
@@ -24,7 +20,7 @@ from openai_chat.chat import parse_chat_body
     ],
 )
 def test_transport_errors_map_to_gateway_errors(raised: Exception, expected: type, status: int) -> None:
-    with pytest.raises(expected) as caught, map_upstream_errors():
+    with pytest.raises(expected) as caught, map_aiohttp_errors():
         raise raised
     assert caught.value.status_code == status
 

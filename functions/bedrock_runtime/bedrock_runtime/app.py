@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from gateway_core.app_support import function_app, lambda_handler
 from gateway_core.converse.errors import bedrock_error_handlers
+from gateway_core.http import LiteLLMClient
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from bedrock_runtime.converse import converse, converse_stream
 
 
-def create_app() -> Starlette:
+def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         # {modelId:path}: ARNs arrive with their %2F decoded into slashes.
         Route("/bedrock/model/{modelId:path}/converse", converse, methods=["POST"]),
         Route("/bedrock/model/{modelId:path}/converse-stream", converse_stream, methods=["POST"]),
     ]
-    return function_app(routes, bedrock_error_handlers())
+    return function_app(routes, bedrock_error_handlers(), litellm=litellm)
 
 
 app = create_app()

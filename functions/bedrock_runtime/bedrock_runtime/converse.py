@@ -21,7 +21,7 @@ from gateway_core.converse.response import openai_to_converse
 from gateway_core.converse.stream import StreamTranslator, parse_sse_line
 from gateway_core.errors import InvalidRequestError, UpstreamError
 from gateway_core.eventstream import encode_exception
-from gateway_core.forwarding import open_upstream, read_upstream, upstream_request
+from gateway_core.forwarding import read_upstream, upstream_request
 from gateway_core.history.turns import (
     HISTORY_SAVED_HEADER,
     SESSION_HEADER,
@@ -31,7 +31,7 @@ from gateway_core.history.turns import (
     assistant_message,
     open_conversation,
 )
-from gateway_core.http import Upstream
+from gateway_core.http import Upstream, litellm_client
 from gateway_core.prompts import apply_to_converse, is_prompt_arn, render_prompt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -92,7 +92,7 @@ async def _error_from(response: Upstream) -> BedrockError:
 
 async def _open(request: Request, turn: Turn) -> Upstream:
     upstream = upstream_request(request, json.dumps(turn.body).encode(), "/v1/chat/completions")
-    response = await open_upstream(upstream)
+    response = await litellm_client(request).send(upstream)
     if response.status_code != 200:
         raise await _error_from(response)
     return response

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gateway_core.app_support import ErrorHandler, function_app, lambda_handler
 from gateway_core.converse.errors import bedrock_error_handlers
+from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_handlers
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,14 +33,14 @@ def _errors_by_interface() -> dict[type[Exception], ErrorHandler]:
     return handlers
 
 
-def create_app() -> Starlette:
+def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/chat-history", openai_history, methods=["POST"]),
         Route("/bedrock/chat-history", bedrock_history, methods=["POST"]),
         Route("/session-ids", session_ids, methods=["POST"]),
         Route("/chat-history/{session_id}", delete_session, methods=["DELETE"]),
     ]
-    return function_app(routes, _errors_by_interface())
+    return function_app(routes, _errors_by_interface(), litellm=litellm)
 
 
 app = create_app()

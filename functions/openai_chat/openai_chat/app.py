@@ -7,6 +7,7 @@ stream. ``handler`` serves in-process invocations with API Gateway events.
 from __future__ import annotations
 
 from gateway_core.app_support import function_app, lambda_handler
+from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_handlers
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
@@ -14,12 +15,12 @@ from starlette.routing import BaseRoute, Route
 from openai_chat.chat import chat_completions
 
 
-def create_app() -> Starlette:
+def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
     ]
-    return function_app(routes, openai_error_handlers())
+    return function_app(routes, openai_error_handlers(), litellm=litellm)
 
 
 app = create_app()

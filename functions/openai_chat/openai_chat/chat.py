@@ -15,6 +15,7 @@ from gateway_core.bodies import json_object
 from gateway_core.errors import InvalidRequestError
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.history.turns import HistoryRequest, open_conversation
+from gateway_core.http import litellm_client
 from gateway_core.openai_errors import sse_error_event
 from gateway_core.prompts import apply_to_openai, is_prompt_arn, render_prompt
 from starlette.requests import Request
@@ -45,7 +46,9 @@ async def chat_completions(request: Request) -> Response:
     body = parse_chat_body(raw)
     stream = body.get("stream", False)
     if not is_prompt_arn(body.get("model")) and not any(name in body for name in _FEATURE_FIELDS):
-        return await forward(upstream_request(request, raw), stream=stream, error_event=sse_error_event)
+        return await forward(
+            litellm_client(request), upstream_request(request, raw), stream=stream, error_event=sse_error_event
+        )
 
     wanted = HistoryRequest.pop_from(body)
     variables = body.pop("promptVariables", None)
@@ -56,9 +59,11 @@ async def chat_completions(request: Request) -> Response:
         raise InvalidRequestError("promptVariables apply only when model is a prompt ARN", param="promptVariables")
     if wanted is None:
         upstream = upstream_request(request, json.dumps(body).encode())
-        return await forward(upstream, stream=stream, error_event=sse_error_event)
+        return await forward(litellm_client(request), upstream, stream=stream, error_event=sse_error_event)
 
     conversation = await open_conversation(request, wanted)
     body["messages"], new_messages, system = conversation.compose(_messages(body))
     upstream = upstream_request(request, json.dumps(body).encode())
-    return await chat_with_history(upstream, conversation, new_messages, system, model=body.get("model"), stream=stream)
+    return await chat_with_history(
+        litellm_client(request), upstream, conversation, new_messages, system, model=body.get("model"), stream=stream
+    )

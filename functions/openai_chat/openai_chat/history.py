@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway_core.errors import UpstreamError
-from gateway_core.forwarding import open_upstream, read_upstream, relay_headers, relay_whole
+from gateway_core.forwarding import read_upstream, relay_headers, relay_whole
 from gateway_core.history.turns import (
     HISTORY_SAVED_HEADER,
     SESSION_HEADER,
@@ -21,7 +21,7 @@ from gateway_core.history.turns import (
     StreamedAnswer,
     assistant_message,
 )
-from gateway_core.http import Upstream, UpstreamRequest
+from gateway_core.http import LiteLLMClient, Upstream, UpstreamRequest
 from gateway_core.openai_errors import sse_error_event
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -31,6 +31,7 @@ Messages = list[dict[str, Any]]
 
 
 async def chat_with_history(
+    client: LiteLLMClient,
     upstream: UpstreamRequest,
     conversation: Conversation,
     new_messages: Messages,
@@ -39,7 +40,7 @@ async def chat_with_history(
     model: str | None,
     stream: bool,
 ) -> Response:
-    response = await open_upstream(upstream)
+    response = await client.send(upstream)
     if response.status_code != 200:
         return await relay_whole(response)  # nothing to store: the turn did not happen
     headers = {**relay_headers(response.headers), SESSION_HEADER: conversation.session_id}

@@ -7,6 +7,7 @@ uvicorn. Errors use OpenAI's envelope, like LiteLLM's management API next to it.
 from __future__ import annotations
 
 from gateway_core.app_support import function_app, lambda_handler
+from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_handlers
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
@@ -15,12 +16,12 @@ from user_keys.keys import generate_key
 from user_keys.onboarding import new_user
 
 
-def create_app() -> Starlette:
+def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/user/new", new_user, methods=["POST"]),
         Route("/key/generate", generate_key, methods=["POST"]),
     ]
-    return function_app(routes, openai_error_handlers())
+    return function_app(routes, openai_error_handlers(), litellm=litellm)
 
 
 app = create_app()

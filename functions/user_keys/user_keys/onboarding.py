@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gateway_core.bodies import json_object
 from gateway_core.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError
 from gateway_core.forwarding import forward, upstream_request
+from gateway_core.http import litellm_client
 from gateway_core.identity import bearer_token
 from gateway_core.secrets import get_master_key
 from starlette.requests import Request
@@ -103,7 +104,7 @@ async def new_user(request: Request) -> Response:
     token = bearer_token(request)
     master = await get_master_key()
     if token.startswith("sk-") or (master and hmac.compare_digest(token.encode(), master.encode())):
-        return await forward(upstream_request(request, await request.body()), stream=False)
+        return await forward(litellm_client(request), upstream_request(request, await request.body()), stream=False)
     config = get_config()
     if not config.enabled:
         raise AuthenticationError("Okta onboarding is not configured on this gateway (OKTA_ISSUER); use a LiteLLM key")
@@ -114,13 +115,13 @@ async def new_user(request: Request) -> Response:
     except TokenRejected as exc:
         raise AuthenticationError(str(exc)) from None
     fields = _user_fields(claims, await _body(request))
-    status, created = await as_admin("POST", "/user/new", json=fields)
+    status, created = await as_admin(request, "POST", "/user/new", json=fields)
     if status == 409:  # already onboarded: a fresh key for the existing user
         key_fields: dict[str, Any] = {
             "user_id": fields["user_id"],
             **{k: fields[k] for k in ("key_alias", "duration", "metadata") if k in fields},
         }
-        status, created = await as_admin("POST", "/key/generate", json=key_fields)
+        status, created = await as_admin(request, "POST", "/key/generate", json=key_fields)
         if status == 200:
             created = {**created, "user_email": fields["user_email"], "existing_user": True}
     if status != 200:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway_core.http import close_clients
+from gateway_core.http import LiteLLMClient
 from gateway_core.observability import AccessLogMiddleware, configure_logging
 
 __all__ = ["ErrorHandler", "function_app", "health", "lambda_handler", "lifespan"]
@@ -27,9 +27,9 @@ ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 @asynccontextmanager
-async def lifespan(_: Starlette) -> AsyncIterator[None]:
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
-    await close_clients()
+    await app.state.litellm.aclose()
 
 
 async def health(_: Request) -> Response:
@@ -37,22 +37,36 @@ async def health(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def function_app(routes: list[BaseRoute], exception_handlers: Mapping[type[Exception], ErrorHandler]) -> Starlette:
+def function_app(
+    routes: list[BaseRoute],
+    exception_handlers: Mapping[type[Exception], ErrorHandler],
+    *,
+    litellm: LiteLLMClient | None = None,
+) -> Starlette:
     """A function's app: its routes plus the readiness route, access logs with the overhead
-    header, its interface's error shapes, and the shared lifespan."""
+    header, its interface's error shapes, the shared lifespan, and its LiteLLM client in
+    ``app.state.litellm`` (the real transport unless a test passes another)."""
     configure_logging()
-    return Starlette(
+    app = Starlette(
         routes=[*routes, Route("/health", health, methods=["GET"])],
         middleware=[Middleware(AccessLogMiddleware)],
         exception_handlers=dict(exception_handlers),
         lifespan=lifespan,
     )
+    if litellm is None:
+        from gateway_core.aiohttp_transport import AiohttpTransport
+
+        litellm = LiteLLMClient(AiohttpTransport())
+    app.state.litellm = litellm
+    return app
 
 
 def lambda_handler(app: Starlette) -> LambdaHandler:
-    """A handler for in-process invocation with API Gateway events (what `sam local invoke`
-    does). It buffers, as mangum does; deployed functions stream under the Lambda Web Adapter
-    and never load mangum, hence the import on first use."""
+    """The Lambda handler for API Gateway events (mangum, which buffers the answer).
+
+    The buffered functions (chat_history, user_keys) run under it in AWS. The streaming ones
+    run under the Lambda Web Adapter and use it only for events (`sam local invoke`), so
+    mangum is imported on first use, not on their cold start."""
     adapter: Any = None
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The gateway's own errors, and the one place that maps transport failures onto them.
+"""The gateway's own errors (the transport maps its failures onto UpstreamError subclasses).
 
     GatewayError
      ├── InvalidRequestError      400  the caller sent something we cannot forward
@@ -16,11 +16,7 @@ client unchanged. Each interface renders these classes in its own shape (OpenAI'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-import aiohttp
 
 __all__ = [
     "AuthenticationError",
@@ -32,7 +28,6 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",
-    "map_upstream_errors",
     "openai_error_body",
 ]
 
@@ -93,16 +88,3 @@ class UpstreamTimeoutError(UpstreamError):
 
 def openai_error_body(error: GatewayError) -> dict[str, Any]:
     return {"error": {"message": error.message, "type": error.openai_type, "param": error.param, "code": error.code}}
-
-
-@contextmanager
-def map_upstream_errors() -> Iterator[None]:
-    """Turn transport failures talking to LiteLLM into UpstreamError subclasses."""
-    try:
-        yield
-    except aiohttp.ConnectionTimeoutError as exc:  # nothing answered the connect (or no pooled slot)
-        raise UpstreamUnavailableError("LiteLLM is unreachable (connect timed out)") from exc
-    except TimeoutError as exc:  # accepted, then silent longer than the read timeout
-        raise UpstreamTimeoutError("LiteLLM did not answer in time") from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise UpstreamUnavailableError(f"LiteLLM is unreachable ({type(exc).__name__})") from exc

@@ -12,10 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway_core.errors import UpstreamError
-from gateway_core.http import Upstream, UpstreamRequest
-from gateway_core.http import send as open_upstream  # status and headers in; body on demand
+from gateway_core.http import LiteLLMClient, Upstream, UpstreamRequest
 
-__all__ = ["forward", "open_upstream", "read_upstream", "relay_headers", "relay_whole", "upstream_request"]
+__all__ = ["forward", "read_upstream", "relay_headers", "relay_whole", "upstream_request"]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus those the transport recomputes.
 _HOP_BY_HOP = frozenset(
@@ -69,14 +68,16 @@ async def relay_whole(response: Upstream) -> Response:
     return Response(body, status_code=response.status_code, headers=relay_headers(response.headers))
 
 
-async def forward(upstream: UpstreamRequest, *, stream: bool, error_event: ErrorEvent | None = None) -> Response:
-    """Send ``upstream`` and return LiteLLM's answer.
+async def forward(
+    client: LiteLLMClient, upstream: UpstreamRequest, *, stream: bool, error_event: ErrorEvent | None = None
+) -> Response:
+    """Send ``upstream`` through ``client`` and return LiteLLM's answer.
 
     With ``stream``, a successful answer is relayed chunk by chunk as LiteLLM produces it; a
     failure after the first byte ends the stream with ``error_event(error)`` instead of a silent
     cut. Non-2xx answers are always read whole and returned as they are.
     """
-    response = await open_upstream(upstream)
+    response = await client.send(upstream)
     if not stream or not 200 <= response.status_code < 300:
         return await relay_whole(response)
     return StreamingResponse(

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 
 from gateway_core.errors import AuthenticationError, UpstreamUnavailableError
-from gateway_core.http import call_litellm
+from gateway_core.http import litellm_client
 from gateway_core.secrets import get_master_key
 from gateway_core.settings import get_settings
 
@@ -65,7 +65,7 @@ async def identify(request: Request) -> Caller:
     cached = _cache.get(token_hash)
     if cached is not None and cached[0] > now:
         return cached[1]
-    status, info = await call_litellm("GET", "/key/info", token=token)
+    status, info = await litellm_client(request).call("GET", "/key/info", token=token)
     if status in {400, 401, 403, 404}:
         raise AuthenticationError("Invalid, expired or blocked API key")
     if status != 200 or not isinstance(info, dict):
