@@ -6,4 +6,6 @@ case "${LITELLM_MASTER_KEY:-}" in
   ""|sk-*) ;;
   *) LITELLM_MASTER_KEY="sk-${LITELLM_MASTER_KEY}"; export LITELLM_MASTER_KEY ;;
 esac
+# Logging integrations (Langfuse, LangSmith, S3, OpenTelemetry) chosen by the stack's parameters.
+python /app/gateway-callbacks.py /app/config.yaml
 exec litellm "$@"

@@ -9,7 +9,7 @@ account="$(aws sts get-caller-identity --query Account --output text)"
 region="${AWS_REGION:-$(aws configure get region)}"
 registry="${account}.dkr.ecr.${region}.amazonaws.com"
 # Tag by content, so a config change is a new image and a redeploy picks it up.
-tag="$(cat "$here/Dockerfile" "$here/config.yaml" "$here/entrypoint.sh" | sha256sum | cut -c1-12)"
+tag="$(cat "$here/Dockerfile" "$here/config.yaml" "$here/entrypoint.sh" "$here/callbacks.py" | sha256sum | cut -c1-12)"
 aws ecr describe-repositories --repository-names "$repository" >/dev/null 2>&1 ||
   aws ecr create-repository --repository-name "$repository" --image-scanning-configuration scanOnPush=true \
     --image-tag-mutability IMMUTABLE --encryption-configuration encryptionType=AES256 >/dev/null

@@ -34,6 +34,11 @@ def load_function_app(spec: FunctionSpec) -> ASGIApp:
         sys.path.insert(0, source)
     module = importlib.import_module(f"{spec.package}.app")
     app: ASGIApp = module.app
+    # One process serves every function here: each keeps its own service name (logs, metrics,
+    # traces), as its own Lambda function would have.
+    service = spec.environment.get("POWERTOOLS_SERVICE_NAME")
+    if isinstance(service, str) and service:
+        module.app.state.service = service
     return app
 
 
@@ -77,6 +82,8 @@ class LocalApiGateway:
         path = raw_path.decode("latin-1").split("?", 1)[0]
         for route in self.routes:
             if route.matches(scope["method"], path):
+                if route.upstream_path is not None:  # an integration with a fixed path, as API Gateway maps it
+                    scope = {**scope, "path": route.upstream_path, "raw_path": route.upstream_path.encode()}
                 await self.targets[route.target](scope, receive, send)
                 return
         missing = JSONResponse(

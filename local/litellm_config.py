@@ -6,6 +6,7 @@ external providers are added when their key is set; Redis is used only when REDI
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,16 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
         for key in ("redis_host", "redis_port", "redis_password"):
             router.pop(key, None)
     config.setdefault("general_settings", {})["proxy_batch_write_at"] = 2  # spend visible quickly
-    return config
+    return _logging_integrations().apply(config, env)
+
+
+def _logging_integrations() -> Any:
+    """ecs_litellm/callbacks.py, the image's own step (a script there, not a package)."""
+    spec = importlib.util.spec_from_file_location("gateway_callbacks", REPO_ROOT / "ecs_litellm" / "callbacks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_config(path: Path, fake_url: str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from local.postgres import start_postgres
 from local.processes import Child, free_port, port_in_use, spawn, wait_http
 from local.template import REPO_ROOT, load_routes
 from local.tls import ensure_certificate
+from local.xray_collector import free_udp_port
 
 __all__ = ["main"]
 
@@ -94,6 +95,7 @@ class Stack:
     database_note: str = ""
     dynamodb_url: str = ""
     tls_port: int | None = None
+    xray_port: int = 0
 
     @property
     def logs(self) -> Path:
@@ -159,6 +161,8 @@ def _banner(stack: Stack, elapsed: float) -> str:
         f"  Postgres       {stack.database_note}",
         f"  master key     {stack.master_key}",
         f"  logs           {stack.logs}/",
+        f"  metrics        EMF lines in {stack.logs / 'gateway.log'} (CloudWatch namespace GenAIGateway)",
+        f"  traces         X-Ray segments in {stack.logs / 'xray-segments.jsonl'} (udp :{stack.xray_port})",
         "",
         "  from openai import OpenAI",
         f'  client = OpenAI(base_url="{base}/v1", api_key="{stack.master_key}")',
@@ -210,6 +214,9 @@ def run(stack: Stack) -> int:
         raise RuntimeError(f"no LiteLLM in {venv}: run `make install` (or set LITELLM_VENV)")
     litellm_env = {**base_env, **_litellm_environment(venv, database_url, stack.data_dir / "prisma-cache")}
     litellm_env["LITELLM_MASTER_KEY"] = stack.master_key
+    # The admin UI is served through the gateway (/ui): LiteLLM's redirects (after login) must
+    # name the gateway, as PROXY_BASE_URL does in AWS, not LiteLLM's own address.
+    litellm_env["PROXY_BASE_URL"] = f"http://127.0.0.1:{stack.ports.gateway}"
     config_path = stack.data_dir / "litellm-config.yaml"
     write_config(config_path, fake_url)
 
@@ -226,6 +233,11 @@ def run(stack: Stack) -> int:
     litellm = stack.start("litellm", litellm_argv, litellm_env)
     litellm_url = f"http://127.0.0.1:{stack.ports.litellm}"
 
+    stack.xray_port = free_udp_port()
+    say(f"X-Ray collector on udp 127.0.0.1:{stack.xray_port}")
+    xray_argv = [py, "-m", "local.xray_collector", "--port", str(stack.xray_port)]
+    stack.start("xray-collector", [*xray_argv, "--out", str(stack.logs / "xray-segments.jsonl")], base_env)
+
     health = {
         "litellm": f"{litellm_url}/health/liveliness",
         "fake_provider": f"{fake_url}/health",
@@ -241,6 +253,7 @@ def run(stack: Stack) -> int:
         "AWS_ENDPOINT_URL_BEDROCK_AGENT": fake_url,
         "LOCAL_HEALTH_URLS": json.dumps(health),
         "POWERTOOLS_SERVICE_NAME": "gateway-local",
+        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{stack.xray_port}",  # tracing on, to the collector
     }
     for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
         gateway_env.pop(variable, None)

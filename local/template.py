@@ -76,6 +76,7 @@ class Route:
     path: str  # API Gateway spelling: /bedrock/model/{modelId}/converse, /{proxy+}
     target: str  # a function's logical id, or LITELLM
     streaming: bool = False
+    upstream_path: str | None = None  # an HTTP-proxy route's fixed integration path (/ui -> /ui/)
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:
@@ -107,6 +108,16 @@ def functions(template: dict[str, Any]) -> list[FunctionSpec]:
     return specs
 
 
+def _fixed_path(integration: dict[str, Any]) -> str | None:
+    """The path of an integration URI without path parameters (``http://${Alb}/ui/`` -> ``/ui/``)."""
+    uri = integration.get("uri")
+    text = uri.get("Fn::Sub") if isinstance(uri, dict) else uri
+    if not isinstance(text, str) or "{proxy" in text:
+        return None
+    path = re.sub(r"^[a-z]+://(\$\{[^}]+\}|[^/]+)", "", text)
+    return path or "/"
+
+
 def load_routes(template: dict[str, Any] | None = None) -> list[Route]:
     """Every route of the gateway API, most specific first (the order API Gateway matches in)."""
     template = template or load_template()
@@ -126,5 +137,7 @@ def load_routes(template: dict[str, Any] | None = None) -> list[Route]:
                     integration = operation.get("x-amazon-apigateway-integration", {})
                     if integration.get("type") == "http_proxy":
                         verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
-                        routes.append(Route(verb, path, LITELLM, streaming=True))
+                        routes.append(
+                            Route(verb, path, LITELLM, streaming=True, upstream_path=_fixed_path(integration))
+                        )
     return sorted(routes, key=lambda r: r.specificity)

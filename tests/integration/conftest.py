@@ -38,6 +38,7 @@ class LocalStack:
     tls_url: str
     tls_cafile: Path
     dynamodb_url: str
+    logs: Path  # the stack's log folder: gateway.log (log and EMF lines), xray-segments.jsonl
 
     def openai(self, api_key: str | None = None, **options: object) -> OpenAI:
         return OpenAI(base_url=f"{self.gateway_url}/v1", api_key=api_key or self.master_key, max_retries=0, **options)  # type: ignore[arg-type]
@@ -89,6 +90,7 @@ def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
         f"https://127.0.0.1:{ports['GATEWAY_TLS_PORT']}",
         data_dir / "tls" / "cert.pem",
         f"http://127.0.0.1:{ports['MOTO_PORT']}",
+        data_dir / "logs",
     )
 
     process.send_signal(signal.SIGINT)

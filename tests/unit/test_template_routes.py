@@ -39,7 +39,7 @@ def test_every_function_serves_exactly_its_template_routes() -> None:
 def test_everything_else_reaches_litellm() -> None:
     routes = load_routes()
     passthrough = [r for r in routes if r.target == LITELLM]
-    assert [r.path for r in passthrough] == ["/{proxy+}"]
+    assert [(r.path, r.upstream_path) for r in passthrough] == [("/ui", "/ui/"), ("/{proxy+}", None)]
     first = {p: next(r.target for r in routes if r.matches("POST", p)) for p in ("/v1/chat/completions", "/key/update")}
     assert first == {"/v1/chat/completions": "OpenAIChatFunction", "/key/update": LITELLM}
     assert next(r.target for r in routes if r.matches("GET", "/v1/models")) == LITELLM

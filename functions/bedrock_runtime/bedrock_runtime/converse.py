@@ -33,6 +33,7 @@ from gateway_core.history.turns import (
 )
 from gateway_core.http import Upstream, litellm_client
 from gateway_core.prompts import apply_to_converse, is_prompt_arn, render_prompt
+from gateway_core.request_record import note_model, note_upstream_failure, note_usage
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -75,6 +76,7 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
     elif body.pop("promptVariables", None):
         raise InvalidRequestError("promptVariables apply only when modelId is a prompt ARN")
     turn = Turn(converse_to_openai(model_id, body, stream=stream))
+    note_model(model_id)
     if wanted is not None:
         turn.conversation = await open_conversation(request, wanted)
         turn.body["messages"], turn.new_messages, turn.system = turn.conversation.compose(turn.body["messages"])
@@ -102,6 +104,7 @@ async def converse(request: Request) -> Response:
     started = time.perf_counter()
     turn = await _turn(request, request.path_params["modelId"], stream=False)
     answer = json.loads(await read_upstream(await _open(request, turn)))
+    note_usage(answer.get("usage"))
     latency = int((time.perf_counter() - started) * 1000)
     headers = turn.headers()
     if turn.conversation is not None:
@@ -127,11 +130,13 @@ async def _frames(response: Upstream, turn: Turn) -> AsyncIterator[bytes]:
                     yield frame
                 if answer is not None:
                     answer.feed(chunk)
+        note_usage(translator.usage)
         if answer is not None:
             await turn.save(answer.message())  # before the last frames: a client that saw the end sees the turn
         for frame in translator.finish():
             yield frame
     except BedrockError as error:  # LiteLLM reported a failure inside the stream
+        note_upstream_failure()
         yield encode_exception(error.stream_exception_type, error.message)
     except UpstreamError as error:  # LiteLLM went away or silent mid-stream
         yield encode_exception(from_gateway_error(error).stream_exception_type, error.message)

@@ -18,6 +18,8 @@ from gateway_core.history.turns import HistoryRequest, open_conversation
 from gateway_core.http import litellm_client
 from gateway_core.openai_errors import sse_error_event
 from gateway_core.prompts import apply_to_openai, is_prompt_arn, render_prompt
+from gateway_core.request_record import note_model
+from gateway_core.stream_usage import asking_for_usage, must_ask_for_usage, with_stream_usage
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -45,9 +47,19 @@ async def chat_completions(request: Request) -> Response:
     raw = await request.body()
     body = parse_chat_body(raw)
     stream = body.get("stream", False)
+    # Streams always ask LiteLLM for their usage chunk (the metrics count tokens); a caller that
+    # did not ask gets the stream without it (gateway_core.stream_usage).
+    strip_usage = must_ask_for_usage(body)
     if not is_prompt_arn(body.get("model")) and not any(name in body for name in _FEATURE_FIELDS):
+        note_model(body.get("model"))
+        if strip_usage:
+            raw = with_stream_usage(raw, body) or json.dumps(asking_for_usage(body)).encode()
         return await forward(
-            litellm_client(request), upstream_request(request, raw), stream=stream, error_event=sse_error_event
+            litellm_client(request),
+            upstream_request(request, raw),
+            stream=stream,
+            error_event=sse_error_event,
+            strip_usage=strip_usage,
         )
 
     wanted = HistoryRequest.pop_from(body)
@@ -57,13 +69,25 @@ async def chat_completions(request: Request) -> Response:
         body = apply_to_openai(await render_prompt(body["model"], variables), body)
     elif variables:
         raise InvalidRequestError("promptVariables apply only when model is a prompt ARN", param="promptVariables")
+    note_model(body.get("model"))
+    if strip_usage:
+        body = asking_for_usage(body)
     if wanted is None:
         upstream = upstream_request(request, json.dumps(body).encode())
-        return await forward(litellm_client(request), upstream, stream=stream, error_event=sse_error_event)
+        return await forward(
+            litellm_client(request), upstream, stream=stream, error_event=sse_error_event, strip_usage=strip_usage
+        )
 
     conversation = await open_conversation(request, wanted)
     body["messages"], new_messages, system = conversation.compose(_messages(body))
     upstream = upstream_request(request, json.dumps(body).encode())
     return await chat_with_history(
-        litellm_client(request), upstream, conversation, new_messages, system, model=body.get("model"), stream=stream
+        litellm_client(request),
+        upstream,
+        conversation,
+        new_messages,
+        system,
+        model=body.get("model"),
+        stream=stream,
+        strip_usage=strip_usage,
     )

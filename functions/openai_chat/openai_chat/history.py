@@ -23,6 +23,8 @@ from gateway_core.history.turns import (
 )
 from gateway_core.http import LiteLLMClient, Upstream, UpstreamRequest
 from gateway_core.openai_errors import sse_error_event
+from gateway_core.request_record import note_upstream_failure, note_usage
+from gateway_core.stream_usage import is_usage_only
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 __all__ = ["chat_with_history"]
@@ -39,15 +41,17 @@ async def chat_with_history(
     *,
     model: str | None,
     stream: bool,
+    strip_usage: bool = False,
 ) -> Response:
     response = await client.send(upstream)
     if response.status_code != 200:
         return await relay_whole(response)  # nothing to store: the turn did not happen
     headers = {**relay_headers(response.headers), SESSION_HEADER: conversation.session_id}
     if stream:
-        turn = _stream_turn(response, conversation, new_messages, system, model)
+        turn = _stream_turn(response, conversation, new_messages, system, model, strip_usage)
         return StreamingResponse(turn, headers=headers)
     answer = json.loads(await read_upstream(response))
+    note_usage(answer.get("usage"))
     message = ((answer.get("choices") or [{}])[0]).get("message") or {}
     saved = await conversation.save([*new_messages, assistant_message(message)], model=model, system=system)
     answer["session_id"] = conversation.session_id
@@ -63,7 +67,12 @@ def _json(data: str) -> Any:
 
 
 async def _stream_turn(
-    response: Upstream, conversation: Conversation, new_messages: Messages, system: Messages | None, model: str | None
+    response: Upstream,
+    conversation: Conversation,
+    new_messages: Messages,
+    system: Messages | None,
+    model: str | None,
+    strip_usage: bool,
 ) -> AsyncIterator[bytes]:
     answer = StreamedAnswer()
     first, failed, finished = True, False, False
@@ -77,7 +86,12 @@ async def _stream_turn(
                 chunk = _json(data)
                 if isinstance(chunk, dict) and "error" in chunk:
                     failed = True
+                    note_upstream_failure()
                 elif isinstance(chunk, dict):
+                    if chunk.get("usage"):
+                        note_usage(chunk["usage"])
+                        if strip_usage and is_usage_only(chunk):
+                            continue  # asked for by the gateway, for its metrics only
                     answer.feed(chunk)
                     if first:
                         chunk["session_id"], first = conversation.session_id, False

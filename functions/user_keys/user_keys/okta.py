@@ -29,7 +29,28 @@ ALGORITHMS = ("RS256",)
 
 
 class TokenRejected(Exception):
-    """The token is not acceptable; the message says why (safe to show the caller)."""
+    """The token is not acceptable; the message says why (safe to show the caller), ``reason`` in
+    a short fixed code (a metrics dimension: JwtRejections by reason)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# PyJWT's verdicts as rejection reasons; the order matters (subclasses first).
+_JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not_yet_valid"),
+    (jwt.InvalidAudienceError, "audience"),
+    (jwt.InvalidIssuerError, "issuer"),
+    (jwt.MissingRequiredClaimError, "missing_claim"),
+    (jwt.InvalidSignatureError, "signature"),
+    (jwt.DecodeError, "malformed"),
+)
+
+
+def _jwt_reason(error: jwt.PyJWTError) -> str:
+    return next((reason for kind, reason in _JWT_REASONS if isinstance(error, kind)), "invalid")
 
 
 class JwksCache:
@@ -50,7 +71,8 @@ class JwksCache:
     def _check_scheme(self, url: str) -> None:
         if not url.startswith("https://") and not (self.config.allow_http_issuer and url.startswith("http://")):
             raise TokenRejected(
-                "The configured issuer is not https (set OKTA_ALLOW_HTTP_ISSUER only for local development)"
+                "The configured issuer is not https (set OKTA_ALLOW_HTTP_ISSUER only for local development)",
+                "issuer_config",
             )
 
     async def _discover(self) -> str:
@@ -75,7 +97,9 @@ class JwksCache:
                 raise ValueError(f"HTTP {status}")
             entries = document.get("keys", [])
         except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
-            raise TokenRejected(f"The issuer's signing keys could not be fetched ({type(exc).__name__})") from exc
+            raise TokenRejected(
+                f"The issuer's signing keys could not be fetched ({type(exc).__name__})", "jwks_unavailable"
+            ) from exc
         keys = {}
         for entry in entries:
             if (
@@ -105,7 +129,7 @@ class JwksCache:
                     if kid not in self.keys:
                         raise
             if kid not in self.keys:
-                raise TokenRejected("The token is signed with an unknown key")
+                raise TokenRejected("The token is signed with an unknown key", "unknown_key")
             return self.keys[kid]
 
 
@@ -115,12 +139,12 @@ async def verify_token(token: str, cache: JwksCache) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
-        raise TokenRejected("The token is not a well-formed JWT") from exc
+        raise TokenRejected("The token is not a well-formed JWT", "malformed") from exc
     if header.get("alg") not in ALGORITHMS:
-        raise TokenRejected(f"Token algorithm {header.get('alg')!r} is not allowed")
+        raise TokenRejected(f"Token algorithm {header.get('alg')!r} is not allowed", "algorithm")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
-        raise TokenRejected("The token names no signing key (kid)")
+        raise TokenRejected("The token names no signing key (kid)", "unknown_key")
     key = await cache.key(kid)
     try:
         claims: dict[str, Any] = jwt.decode(
@@ -133,7 +157,7 @@ async def verify_token(token: str, cache: JwksCache) -> dict[str, Any]:
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
     except jwt.PyJWTError as exc:
-        raise TokenRejected(f"Invalid token: {exc}") from exc
+        raise TokenRejected(f"Invalid token: {exc}", _jwt_reason(exc)) from exc
     if not isinstance(claims.get("sub"), str) or not claims["sub"].strip():
-        raise TokenRejected("The token has no subject (sub)")
+        raise TokenRejected("The token has no subject (sub)", "missing_claim")
     return claims

@@ -18,6 +18,7 @@ from gateway_core.errors import AuthenticationError, InvalidRequestError, Permis
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.http import litellm_client
 from gateway_core.identity import bearer_token
+from gateway_core.request_record import count, current_record
 from gateway_core.secrets import get_master_key
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -113,10 +114,15 @@ async def new_user(request: Request) -> Response:
     try:
         claims = await verify_token(token, _jwks_cache())
     except TokenRejected as exc:
+        record = current_record.get()
+        if record is not None:
+            record.jwt_rejection = exc.reason
         raise AuthenticationError(str(exc)) from None
     fields = _user_fields(claims, await _body(request))
     status, created = await as_admin(request, "POST", "/user/new", json=fields)
-    if status == 409:  # already onboarded: a fresh key for the existing user
+    if status == 200:
+        count("UsersCreated")
+    elif status == 409:  # already onboarded: a fresh key for the existing user
         key_fields: dict[str, Any] = {
             "user_id": fields["user_id"],
             **{k: fields[k] for k in ("key_alias", "duration", "metadata") if k in fields},

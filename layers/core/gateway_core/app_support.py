@@ -7,6 +7,7 @@ cold start (bench/).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway_core import tracing
 from gateway_core.http import LiteLLMClient
 from gateway_core.observability import AccessLogMiddleware, configure_logging
 
@@ -53,6 +55,10 @@ def function_app(
         exception_handlers=dict(exception_handlers),
         lifespan=lifespan,
     )
+    # The service name of its logs, metrics and traces; the local gateway, which serves every
+    # function in one process, sets each app's own from template.yaml.
+    app.state.service = os.environ.get("POWERTOOLS_SERVICE_NAME", "gateway")
+    tracing.prepare(app.state.service)  # the X-Ray SDK at init, only when tracing is on
     if litellm is None:
         from gateway_core.aiohttp_transport import AiohttpTransport
 

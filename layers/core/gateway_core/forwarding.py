@@ -13,6 +13,8 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway_core.errors import UpstreamError
 from gateway_core.http import LiteLLMClient, Upstream, UpstreamRequest
+from gateway_core.request_record import current_record, note_usage, usage_from_json_tail
+from gateway_core.stream_usage import SseUsage
 
 __all__ = ["forward", "read_upstream", "relay_headers", "relay_whole", "upstream_request"]
 
@@ -65,34 +67,53 @@ async def read_upstream(response: Upstream) -> bytes:
 async def relay_whole(response: Upstream) -> Response:
     """An opened answer read whole and returned as LiteLLM sent it (status, headers, body)."""
     body = await read_upstream(response)
+    if 200 <= response.status_code < 300 and current_record.get() is not None:
+        note_usage(usage_from_json_tail(body))  # for the metrics; the body goes back untouched
     return Response(body, status_code=response.status_code, headers=relay_headers(response.headers))
 
 
 async def forward(
-    client: LiteLLMClient, upstream: UpstreamRequest, *, stream: bool, error_event: ErrorEvent | None = None
+    client: LiteLLMClient,
+    upstream: UpstreamRequest,
+    *,
+    stream: bool,
+    error_event: ErrorEvent | None = None,
+    strip_usage: bool = False,
 ) -> Response:
     """Send ``upstream`` through ``client`` and return LiteLLM's answer.
 
     With ``stream``, a successful answer is relayed chunk by chunk as LiteLLM produces it; a
     failure after the first byte ends the stream with ``error_event(error)`` instead of a silent
-    cut. Non-2xx answers are always read whole and returned as they are.
+    cut. Non-2xx answers are always read whole and returned as they are. ``strip_usage``: the
+    gateway asked for the usage chunk the caller did not (``gateway_core.stream_usage``).
     """
     response = await client.send(upstream)
     if not stream or not 200 <= response.status_code < 300:
         return await relay_whole(response)
+    # Only requests being observed (and streams whose usage chunk must go) need the usage watch.
+    usage = SseUsage(strip=strip_usage) if strip_usage or current_record.get() is not None else None
     return StreamingResponse(
-        _relay(response, error_event),
+        _relay(response, error_event, usage),
         status_code=response.status_code,
         headers=relay_headers(response.headers),
     )
 
 
-async def _relay(response: Upstream, error_event: ErrorEvent | None) -> AsyncIterator[bytes]:
+async def _relay(response: Upstream, error_event: ErrorEvent | None, usage: SseUsage | None) -> AsyncIterator[bytes]:
     # Runs until LiteLLM ends the stream; a client disconnect cancels it, and the finally
     # clause then closes the upstream connection so LiteLLM stops generating.
     try:
+        if usage is None:
+            async for chunk in response.aiter_raw():
+                yield chunk
+            return
         async for chunk in response.aiter_raw():
-            yield chunk
+            relayed = usage.relay(chunk)
+            if relayed:
+                yield relayed
+        rest = usage.finish()
+        if rest:
+            yield rest
     except UpstreamError as error:
         if error_event is not None:
             yield error_event(error)

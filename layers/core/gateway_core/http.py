@@ -20,6 +20,9 @@ from urllib.parse import urlencode
 
 from starlette.requests import HTTPConnection
 
+from gateway_core import tracing
+from gateway_core.errors import UpstreamError
+from gateway_core.request_record import current_record, note_upstream_failure
 from gateway_core.timing import waiting_on_litellm
 
 __all__ = [
@@ -30,6 +33,10 @@ __all__ = [
     "UpstreamRequest",
     "litellm_client",
 ]
+
+# LiteLLM takes this header as the call's id (litellm_call_id): it answers with it, logs it and
+# keeps it in the spend record's metadata, so LiteLLM's side of a request joins ours.
+CALL_ID_HEADER = "x-litellm-call-id"
 
 
 @dataclass(frozen=True)
@@ -65,17 +72,32 @@ class Transport(Protocol):
 class Upstream:
     """LiteLLM's answer once its status and headers arrived; the body is read on demand."""
 
-    def __init__(self, response: TransportResponse) -> None:
+    def __init__(self, response: TransportResponse, span: tracing.Span | None = None) -> None:
         self._response = response
+        self._span = span
         self.status_code = response.status_code
         self.headers = response.headers
 
     async def aread(self) -> bytes:
         with waiting_on_litellm():
-            return await self._response.read()
+            try:
+                return await self._response.read()
+            except UpstreamError:
+                self._failed()
+                raise
 
-    def aiter_raw(self) -> AsyncIterator[bytes]:
-        return self._response.iter_chunks()
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.iter_chunks():
+                yield chunk
+        except UpstreamError:
+            self._failed()
+            raise
+
+    def _failed(self) -> None:
+        note_upstream_failure()
+        if self._span is not None:
+            self._span.fail()
 
     async def aiter_lines(self) -> AsyncIterator[str]:
         """Lines of any length (aiohttp's own line reader stops at 64 KiB; SSE chunks can be larger)."""
@@ -91,7 +113,11 @@ class Upstream:
     async def aclose(self) -> None:
         """Release the connection: back to the pool if the body was read, closed otherwise
         (which is how LiteLLM learns that a client went away mid-stream)."""
-        await self._response.close(reuse=self._response.at_eof())
+        try:
+            await self._response.close(reuse=self._response.at_eof())
+        finally:
+            if self._span is not None:
+                self._span.end()
 
 
 class LiteLLMClient:
@@ -99,10 +125,30 @@ class LiteLLMClient:
         self.transport = transport
 
     async def send(self, request: UpstreamRequest) -> Upstream:
-        """Send ``request`` to LiteLLM; return once its status and headers arrived."""
-        with waiting_on_litellm():
-            response = await self.transport.send(request)
-        return Upstream(response)
+        """Send ``request`` to LiteLLM; return once its status and headers arrived.
+
+        Within a request (``gateway_core.observability``), the request id goes along as the
+        LiteLLM call id, and the call is timed as a trace subsegment until its body is done."""
+        record = current_record.get()
+        if record is not None:
+            headers = [(k, v) for k, v in request.headers if k != CALL_ID_HEADER]
+            headers.append((CALL_ID_HEADER, record.request_id))
+            request = UpstreamRequest(request.method, request.path, headers, request.content)
+        span = tracing.start_span("litellm")
+        try:
+            with waiting_on_litellm():
+                response = await self.transport.send(request)
+        except UpstreamError:
+            note_upstream_failure()
+            if span is not None:
+                span.fail()
+                span.end()
+            raise
+        if record is not None:
+            record.upstream_status = response.status_code
+        if span is not None:
+            span.http(request.method, request.path.partition("?")[0], response.status_code)
+        return Upstream(response, span)
 
     async def call(
         self,

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from gateway_core.errors import AuthenticationError, UpstreamUnavailableError
 from gateway_core.http import litellm_client
+from gateway_core.request_record import note_team
 from gateway_core.secrets import get_master_key
 from gateway_core.settings import get_settings
 
@@ -33,6 +34,7 @@ class Caller:
     owner: str  # "user:<user_id>", "key:<token hash>" or ADMIN_OWNER
     is_admin: bool = False
     user_id: str | None = None
+    team_id: str | None = None  # the key's team, a metrics dimension
 
     def may_access(self, owner: str) -> bool:
         return self.is_admin or hmac.compare_digest(self.owner, owner)
@@ -52,7 +54,7 @@ def _caller_from(info: dict[str, Any], token_hash: str) -> Caller:
         details = {}
     user_id = details.get("user_id") or None
     owner = f"user:{user_id}" if user_id else f"key:{info.get('key') or token_hash}"
-    return Caller(owner, user_id=user_id)
+    return Caller(owner, user_id=user_id, team_id=details.get("team_id") or None)
 
 
 async def identify(request: Request) -> Caller:
@@ -64,6 +66,7 @@ async def identify(request: Request) -> Caller:
     now = time.monotonic()
     cached = _cache.get(token_hash)
     if cached is not None and cached[0] > now:
+        note_team(cached[1].team_id)
         return cached[1]
     status, info = await litellm_client(request).call("GET", "/key/info", token=token)
     if status in {400, 401, 403, 404}:
@@ -74,4 +77,5 @@ async def identify(request: Request) -> Caller:
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[token_hash] = (now + get_settings().identity_cache_ttl_s, caller)
+    note_team(caller.team_id)
     return caller

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from gateway_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from gateway_core.history import history_store
 from gateway_core.identity import Caller, identify
+from gateway_core.request_record import count
 from gateway_core.settings import get_settings
 
 __all__ = [
@@ -107,11 +108,14 @@ class Conversation:
             )
         except SessionGone:
             log.warning("history not saved: session %s was deleted during the turn", self.session_id)
+            count("HistoryStoreFailures")
             return False
         except ServiceUnavailableError as exc:
             log.error("history not saved for session %s: %s", self.session_id, exc.__cause__ or exc)
+            count("HistoryStoreFailures")
             return False
         self.create = False
+        count("HistoryTurnsStored")
         return True
 
 
