@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,71 +130,79 @@ class Outcome:
     first_byte_ms: float | None  # streams only
 
 
-def _metric(unit: str, value: float) -> dict[str, Any]:
-    return {"Unit": unit, "Value": [float(value)], "StorageResolution": 60}
+_UNITS = {"Latency": _MS, "Overhead": _MS, "TimeToFirstByte": _MS}  # everything else counts
 
 
-def _directive(metrics: dict[str, dict[str, Any]], dimension_sets: list[dict[str, str]]) -> dict[str, Any]:
-    _serializer.dimension_sets[:] = dimension_sets[1:]
+def _directives(shape: tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]) -> list[dict[str, Any]]:
+    """The metric directive of one (metric names, dimension names) shape, serialized and checked
+    by Powertools (names, units, dimension limits) with placeholder values."""
+    names, dimension_sets = shape
+    metrics = {name: {"Unit": _UNITS.get(name, _COUNT), "Value": [0.0], "StorageResolution": 60} for name in names}
+    placeholder = [{dimension: "x" for dimension in dimensions} for dimensions in dimension_sets]
+    _serializer.dimension_sets[:] = placeholder[1:]
     try:
-        document: dict[str, Any] = dict(
-            _serializer.serialize_metric_set(metrics=metrics, dimensions=dimension_sets[0], metadata={})
-        )
+        document = _serializer.serialize_metric_set(metrics=metrics, dimensions=placeholder[0], metadata={})
     finally:
         _serializer.dimension_sets.clear()
-    return document
+    return [dict(directive) for directive in document["_aws"]["CloudWatchMetrics"]]
+
+
+_directive_cache: dict[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], list[dict[str, Any]]] = {}
+
+
+def _directive(names: tuple[str, ...], dimension_sets: tuple[tuple[str, ...], ...]) -> list[dict[str, Any]]:
+    """Requests of one shape share a directive (a few shapes per function): built once."""
+    shape = (names, dimension_sets)
+    found = _directive_cache.get(shape)
+    if found is None:
+        found = _directive_cache[shape] = _directives(shape)
+    return found
 
 
 def emf_line(record: RequestRecord, outcome: Outcome, models: ModelDimension = _models) -> str:
     error = classify(outcome.status, record)
-    errors = {name: _metric(_COUNT, 1 if name == error else 0) for name in ErrorClass.ALL}
-    requests = {"Requests": _metric(_COUNT, 1)}
-    first_byte = {} if outcome.first_byte_ms is None else {"TimeToFirstByte": _metric(_MS, outcome.first_byte_ms)}
-    service_metrics = {
-        **requests,
-        "Latency": _metric(_MS, outcome.latency_ms),
-        "Overhead": _metric(_MS, outcome.overhead_ms),
-        **first_byte,
-        **errors,
-        **{name: _metric(_COUNT, value) for name, value in record.counters.items()},
-    }
-    service = {"service": outcome.service}
-    document = _directive(service_metrics, [service, {**service, "route": record.route}])
-    directives = document["_aws"]["CloudWatchMetrics"]
+    values: dict[str, Any] = {"service": outcome.service, "route": record.route}
+    metrics: dict[str, float] = {"Requests": 1, "Latency": outcome.latency_ms, "Overhead": outcome.overhead_ms}
+    if outcome.first_byte_ms is not None:
+        metrics["TimeToFirstByte"] = outcome.first_byte_ms
+    for name in ErrorClass.ALL:
+        metrics[name] = 1 if name == error else 0
+    metrics.update(record.counters)
+    directives = [*_directive(tuple(metrics), _PER_SERVICE)]
 
     if record.model is not None:
         served = record.upstream_status is not None and 200 <= record.upstream_status < 300
-        model = {"model": models.value(record.model, served)}
-        usage = record.usage
-        tokens = (
-            {}
-            if usage is None
-            else {
-                "InputTokens": _metric(_COUNT, usage.input_tokens),
-                "OutputTokens": _metric(_COUNT, usage.output_tokens),
-                "CacheReadTokens": _metric(_COUNT, usage.cache_read_tokens),
-                "CacheWriteTokens": _metric(_COUNT, usage.cache_write_tokens),
-            }
-        )
-        model_metrics = {
-            **requests,
-            **tokens,
-            **first_byte,
-            ErrorClass.THROTTLED: errors[ErrorClass.THROTTLED],
-            ErrorClass.UPSTREAM: errors[ErrorClass.UPSTREAM],
-        }
-        sets = [model, *([{"team": record.team}] if record.team else [])]
-        extra = _directive(model_metrics, sets)
-        directives += extra["_aws"]["CloudWatchMetrics"]
-        document.update({k: v for k, v in extra.items() if k != "_aws"})
+        values["model"] = models.value(record.model, served)
+        per_model = ["Requests"]
+        if record.usage is not None:
+            usage = record.usage
+            metrics.update(
+                InputTokens=usage.input_tokens,
+                OutputTokens=usage.output_tokens,
+                CacheReadTokens=usage.cache_read_tokens,
+                CacheWriteTokens=usage.cache_write_tokens,
+            )
+            per_model += ["InputTokens", "OutputTokens", "CacheReadTokens", "CacheWriteTokens"]
+        if outcome.first_byte_ms is not None:
+            per_model.append("TimeToFirstByte")
+        per_model += [ErrorClass.THROTTLED, ErrorClass.UPSTREAM]
+        sets: tuple[tuple[str, ...], ...] = _PER_MODEL if record.team else _PER_MODEL[:1]
+        if record.team:
+            values["team"] = record.team
+        directives += _directive(tuple(per_model), sets)
 
     if record.jwt_rejection is not None:
-        extra = _directive({"JwtRejections": _metric(_COUNT, 1)}, [{**service, "reason": record.jwt_rejection}])
-        directives += extra["_aws"]["CloudWatchMetrics"]
-        document.update({k: v for k, v in extra.items() if k != "_aws"})
+        values["reason"] = record.jwt_rejection
+        metrics["JwtRejections"] = 1
+        directives += _directive(("JwtRejections",), (("service", "reason"),))
 
-    document["request_id"] = record.request_id
-    document["status"] = outcome.status
+    document: dict[str, Any] = {
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives},
+        **values,
+        **{name: [float(value)] for name, value in metrics.items()},
+        "request_id": record.request_id,
+        "status": outcome.status,
+    }
     return json.dumps(document, separators=(",", ":"))
 
 
