@@ -172,6 +172,8 @@ def test_which_requests_get_the_usage_chunk_added() -> None:
     assert not must_ask_for_usage({"stream": False})
     assert not must_ask_for_usage({"stream": True, "stream_options": "bad"})  # LiteLLM refuses it as it is
     assert is_usage_only(json.loads(USAGE[6:])) and not is_usage_only(json.loads(FINISH[6:]))
+    two_choices = {"choices": [{"index": 0, "delta": {}}, {"index": 1, "delta": {"content": "x"}}], "usage": {}}
+    assert not is_usage_only(two_choices)  # one choice still carries content
 
 
 def test_splicing_the_usage_option_keeps_the_callers_bytes() -> None:

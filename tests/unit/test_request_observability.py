@@ -158,12 +158,14 @@ def test_redaction_rules() -> None:
             "key_alias": "kept",
             "max_tokens": 5,
             "nested": [{"master_key": "m", "text": "token eyJhbGciOi.eyJzdWIiOi.sig and Bearer sk-zzzzzzzzzz"}],
+            "Session_Token": "plain",
         }
     ) == {
         "Authorization": REDACTED,
         "key_alias": "kept",
         "max_tokens": 5,
         "nested": [{"master_key": REDACTED, "text": f"token {REDACTED} and {REDACTED}"}],
+        "Session_Token": REDACTED,
     }
 
 
