@@ -15,7 +15,7 @@ import yaml
 
 from local.template import REPO_ROOT
 
-__all__ = ["FAKE_MODELS", "build_config", "write_config"]
+__all__ = ["FAKE_MODELS", "build_config", "logging_integrations", "write_config"]
 
 CLOUD_CONFIG = REPO_ROOT / "ecs_litellm" / "config.yaml"
 # Fake model costs are set so budgets trigger (LiteLLM prices unknown models at 0).
@@ -68,10 +68,10 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
         for key in ("redis_host", "redis_port", "redis_password"):
             router.pop(key, None)
     config.setdefault("general_settings", {})["proxy_batch_write_at"] = 2  # spend visible quickly
-    return _logging_integrations().apply(config, env)
+    return logging_integrations().apply(config, env)
 
 
-def _logging_integrations() -> Any:
+def logging_integrations() -> Any:
     """ecs_litellm/callbacks.py, the image's own step (a script there, not a package)."""
     spec = importlib.util.spec_from_file_location("gateway_callbacks", REPO_ROOT / "ecs_litellm" / "callbacks.py")
     assert spec is not None and spec.loader is not None
