@@ -109,12 +109,13 @@ def functions(template: dict[str, Any]) -> list[FunctionSpec]:
 
 
 def _fixed_path(integration: dict[str, Any]) -> str | None:
-    """The path of an integration URI without path parameters (``http://${Alb}/ui/`` -> ``/ui/``)."""
+    """The path of an integration URI without path parameters (``http://${Alb}/${StageName}/ui/``
+    -> ``/ui/``). The stage prefix is LiteLLM's root path in AWS; locally there is no stage."""
     uri = integration.get("uri")
     text = uri.get("Fn::Sub") if isinstance(uri, dict) else uri
     if not isinstance(text, str) or "{proxy" in text:
         return None
-    path = re.sub(r"^[a-z]+://(\$\{[^}]+\}|[^/]+)", "", text)
+    path = re.sub(r"^[a-z]+://(\$\{[^}]+\}|[^/]+)", "", text).replace("/${StageName}", "", 1)
     return path or "/"
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tests.integration.okta_issuer import OktaIssuer
 from tests.integration.test_bedrock_interface import hook_client
 from tests.integration.test_openai_interface import new_key
 
@@ -283,3 +284,27 @@ def test_litellm_spend_record_carries_the_request_id(stack: LocalStack) -> None:
     record = eventually(spend_record, "LiteLLM spend record", timeout=30)
     assert record["metadata"]["litellm_call_id"] == request_id
     assert key not in (stack.logs / "gateway.log").read_text()  # keys are never logged
+
+
+def test_onboarding_counts_users_created_and_jwt_rejections_by_reason(stack: LocalStack, okta: OktaIssuer) -> None:
+    subject = f"metrics-{time.time_ns()}@example.com"
+
+    def onboard(token: str) -> httpx.Response:
+        return httpx.post(
+            f"{stack.gateway_url}/user/new", headers={"Authorization": f"Bearer {token}"}, json={}, timeout=30
+        )
+
+    created = onboard(okta.token(subject))
+    assert created.status_code == 200
+    emf = emf_line(stack, created.headers[REQUEST_ID])
+    assert (emf["service"], emf["route"], emf["UsersCreated"]) == ("user-keys", "/user/new", [1])
+    again = onboard(okta.token(subject))  # the person exists: a new key, no new user
+    assert again.status_code == 200 and "UsersCreated" not in emf_line(stack, again.headers[REQUEST_ID])
+
+    expired = onboard(okta.token(subject, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600))
+    assert expired.status_code == 401
+    emf = emf_line(stack, expired.headers[REQUEST_ID])
+    assert (emf["reason"], emf["JwtRejections"], emf["ClientErrors"]) == ("expired", [1], [1])
+    rejection = next(d for d in emf["_aws"]["CloudWatchMetrics"] if d["Dimensions"] == [["service", "reason"]])
+    assert [m["Name"] for m in rejection["Metrics"]] == ["JwtRejections"]
+    assert emf_line(stack, onboard("not.a.jwt").headers[REQUEST_ID])["reason"] == "malformed"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.litellm_config import logging_integrations, build_config
+from local.litellm_config import build_config, logging_integrations
 
 callbacks: Any = logging_integrations()
 

@@ -147,16 +147,26 @@ def _directives(shape: tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]) -> l
     return [dict(directive) for directive in document["_aws"]["CloudWatchMetrics"]]
 
 
-_directive_cache: dict[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], list[dict[str, Any]]] = {}
+_Shape = tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]
+_directive_cache: dict[_Shape, list[dict[str, Any]]] = {}
+_directives_json: dict[tuple[_Shape, ...], str] = {}
 
 
-def _directive(names: tuple[str, ...], dimension_sets: tuple[tuple[str, ...], ...]) -> list[dict[str, Any]]:
+def _directive(names: tuple[str, ...], dimension_sets: tuple[tuple[str, ...], ...]) -> _Shape:
     """Requests of one shape share a directive (a few shapes per function): built once."""
     shape = (names, dimension_sets)
-    found = _directive_cache.get(shape)
-    if found is None:
-        found = _directive_cache[shape] = _directives(shape)
-    return found
+    if shape not in _directive_cache:
+        _directive_cache[shape] = _directives(shape)
+    return shape
+
+
+def _directives_text(shapes: tuple[_Shape, ...]) -> str:
+    """The ``CloudWatchMetrics`` array of a line, encoded once per combination of shapes."""
+    text = _directives_json.get(shapes)
+    if text is None:
+        directives = [directive for shape in shapes for directive in _directive_cache[shape]]
+        text = _directives_json[shapes] = json.dumps(directives, separators=(",", ":"))
+    return text
 
 
 def emf_line(record: RequestRecord, outcome: Outcome, models: ModelDimension = _models) -> str:
@@ -168,7 +178,7 @@ def emf_line(record: RequestRecord, outcome: Outcome, models: ModelDimension = _
     for name in ErrorClass.ALL:
         metrics[name] = 1 if name == error else 0
     metrics.update(record.counters)
-    directives = [*_directive(tuple(metrics), _PER_SERVICE)]
+    shapes = [_directive(tuple(metrics), _PER_SERVICE)]
 
     if record.model is not None:
         served = record.upstream_status is not None and 200 <= record.upstream_status < 300
@@ -189,21 +199,22 @@ def emf_line(record: RequestRecord, outcome: Outcome, models: ModelDimension = _
         sets: tuple[tuple[str, ...], ...] = _PER_MODEL if record.team else _PER_MODEL[:1]
         if record.team:
             values["team"] = record.team
-        directives += _directive(tuple(per_model), sets)
+        shapes.append(_directive(tuple(per_model), sets))
 
     if record.jwt_rejection is not None:
         values["reason"] = record.jwt_rejection
         metrics["JwtRejections"] = 1
-        directives += _directive(("JwtRejections",), (("service", "reason"),))
+        shapes.append(_directive(("JwtRejections",), (("service", "reason"),)))
 
-    document: dict[str, Any] = {
-        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives},
+    fields: dict[str, Any] = {
         **values,
         **{name: [float(value)] for name, value in metrics.items()},
         "request_id": record.request_id,
         "status": outcome.status,
     }
-    return json.dumps(document, separators=(",", ":"))
+    # Only the values are encoded per request; the directives' JSON is reused (same document).
+    head = f'{{"_aws":{{"Timestamp":{int(time.time() * 1000)},"CloudWatchMetrics":{_directives_text(tuple(shapes))}}},'
+    return head + json.dumps(fields, separators=(",", ":"))[1:]
 
 
 _disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
