@@ -35,7 +35,7 @@ from local.dynamodb import create_tables
 from local.litellm_config import write_config
 from local.postgres import start_postgres
 from local.processes import Child, free_port, port_in_use, spawn, wait_http
-from local.template import REPO_ROOT, load_routes
+from local.template import REPO_ROOT, load_routes, load_template
 from local.tls import ensure_certificate
 from local.xray_collector import free_udp_port
 
@@ -141,6 +141,11 @@ def _litellm_environment(venv: Path, database_url: str, cache_dir: Path) -> dict
     return env
 
 
+def _deployed_litellm_setting(name: str) -> str:
+    (container,) = load_template()["Resources"]["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    return str(next(e["Value"] for e in container["Environment"] if e["Name"] == name))
+
+
 def _banner(stack: Stack, elapsed: float) -> str:
     base = f"http://127.0.0.1:{stack.ports.gateway}"
     has_bedrock = any(r.path.startswith("/bedrock/") for r in load_routes())
@@ -217,6 +222,8 @@ def run(stack: Stack) -> int:
     # The admin UI is served through the gateway (/ui): LiteLLM's redirects (after login) must
     # name the gateway, as PROXY_BASE_URL does in AWS, not LiteLLM's own address.
     litellm_env["PROXY_BASE_URL"] = f"http://127.0.0.1:{stack.ports.gateway}"
+    # LiteLLM's idle keep-alive as deployed (template.yaml), longer than the gateway's own.
+    litellm_env.setdefault("KEEPALIVE_TIMEOUT", _deployed_litellm_setting("KEEPALIVE_TIMEOUT"))
     config_path = stack.data_dir / "litellm-config.yaml"
     write_config(config_path, fake_url)
 

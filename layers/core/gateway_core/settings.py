@@ -8,10 +8,12 @@ This module is the only place that knows the environment variable names.
 | GATEWAY_LITELLM_CONNECT_TIMEOUT_S     | 5                       | TCP connect budget; past it we answer 502 |
 | GATEWAY_LITELLM_READ_TIMEOUT_S        | 600                     | silence allowed from LiteLLM; then 504    |
 | GATEWAY_LITELLM_MAX_CONNECTIONS       | 100                     | pooled connections per process            |
+| GATEWAY_LITELLM_KEEPALIVE_S           | 4                       | idle life of a pooled connection; keep it |
+|                                       |                         | below LiteLLM's (5) and the ALB's (900)   |
 | GATEWAY_LOG_CONTENT                   | false                   | log prompts and completions (never keys)  |
 | GATEWAY_HISTORY_TABLE                 | (unset: history off)    | DynamoDB table of chat history            |
 | GATEWAY_HISTORY_RETENTION_DAYS        | 90                      | TTL of each stored message                |
-| GATEWAY_IDENTITY_CACHE_TTL_S          | 30                      | how long a validated key is trusted       |
+| GATEWAY_IDENTITY_CACHE_TTL_S          | 5                       | how long a validated key is trusted       |
 | GATEWAY_MASTER_KEY_SECRET_ARN         | (unset)                 | Secrets Manager secret of the master key  |
 | GATEWAY_LITELLM_MASTER_KEY            | (unset)                 | the master key itself (local runs only)   |
 | GATEWAY_PROMPT_DRAFT_TTL_S            | 60                      | cache life of unversioned managed prompts |
@@ -37,10 +39,11 @@ class Settings:
     litellm_connect_timeout_s: float = 5.0
     litellm_read_timeout_s: float = 600.0
     litellm_max_connections: int = 100
+    litellm_keepalive_s: float = 4.0
     log_content: bool = False
     history_table: str = ""
     history_retention_days: float = 90.0
-    identity_cache_ttl_s: float = 30.0
+    identity_cache_ttl_s: float = 5.0
     master_key_secret_arn: str = ""
     master_key: str = field(default="", repr=False)
     prompt_draft_ttl_s: float = 60.0
@@ -57,6 +60,7 @@ class Settings:
             litellm_max_connections=int(
                 environ.get("GATEWAY_LITELLM_MAX_CONNECTIONS", default.litellm_max_connections)
             ),
+            litellm_keepalive_s=float(environ.get("GATEWAY_LITELLM_KEEPALIVE_S", default.litellm_keepalive_s)),
             log_content=_flag(environ.get("GATEWAY_LOG_CONTENT")),
             history_table=environ.get("GATEWAY_HISTORY_TABLE", ""),
             history_retention_days=float(environ.get("GATEWAY_HISTORY_RETENTION_DAYS", default.history_retention_days)),

@@ -1,0 +1,157 @@
+"""The real transport (aiohttp) against a server that closes its connections under the pool.
+
+What a LiteLLM restart or crash does to our pool, at the socket level: idle connections closed
+(FIN or RST) while the gateway's event loop is busy, so aiohttp still believes them alive; a
+connection that dies after our request reached it. Run on both event loops the gateway uses
+(asyncio here and in tests, uvloop under uvicorn and the Lambda Web Adapter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+import uvloop
+from gateway_core.aiohttp_transport import AiohttpTransport
+from gateway_core.errors import UpstreamUnavailableError
+from gateway_core.http import UpstreamRequest
+from gateway_core.settings import Settings
+
+from local.template import load_template
+from tests.unit.scripted_upstream import Received, ScriptedUpstream
+
+CHAT = UpstreamRequest(
+    "POST", "/v1/chat/completions", [("content-type", "application/json")], b'{"model":"m","messages":[]}'
+)
+KEY_INFO = UpstreamRequest("GET", "/key/info", [("authorization", "Bearer sk-x")], b"")
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Runner:
+    return asyncio.run if request.param == "asyncio" else uvloop.run  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def upstream() -> Iterator[ScriptedUpstream]:
+    server = ScriptedUpstream()
+    yield server
+    server.close()
+
+
+async def _status(transport: AiohttpTransport, request: UpstreamRequest) -> int:
+    response = await transport.send(request)
+    await response.read()
+    await response.close(reuse=True)
+    return response.status_code
+
+
+def _transport(upstream: ScriptedUpstream) -> AiohttpTransport:
+    return AiohttpTransport(Settings(litellm_base_url=upstream.url, litellm_read_timeout_s=5))
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
+def test_connections_closed_by_a_restart_cost_the_next_callers_nothing(
+    run: Runner, upstream: ScriptedUpstream, reset: bool
+) -> None:
+    async def scenario() -> list[int]:
+        transport = _transport(upstream)
+        try:
+            first = await asyncio.gather(*[_status(transport, CHAT) for _ in range(3)])  # three pooled connections
+            # LiteLLM restarts: it closes its idle connections. This call blocks the event loop, as a
+            # busy gateway's loop is, so aiohttp has not seen the closes when the next requests start.
+            upstream.close_idle(reset=reset)
+            after = [await _status(transport, CHAT) for _ in range(3)]
+            return first + after
+        finally:
+            await transport.aclose()
+
+    assert run(scenario()) == [200] * 6
+    # Nothing was sent twice: each request arrived once, the three later ones on one new connection.
+    assert [r.body for r in upstream.received] == [CHAT.content] * 6
+    assert upstream.connections_accepted == 4
+    assert {r.connection for r in upstream.received[3:]} == {3}
+
+
+def test_a_post_that_reached_a_dying_upstream_is_not_sent_again(run: Runner, upstream: ScriptedUpstream) -> None:
+    """Once the body was written, LiteLLM may have acted on it (a paid completion): no retry."""
+
+    async def scenario() -> None:
+        transport = _transport(upstream)
+        try:
+            assert await _status(transport, CHAT) == 200
+            upstream.next_ending = "drop_after_reading"
+            with pytest.raises(UpstreamUnavailableError):
+                await transport.send(CHAT)
+        finally:
+            await transport.aclose()
+
+    run(scenario())
+    assert upstream.received == [Received(0, "POST", CHAT.path, CHAT.content)] * 2
+
+
+def test_an_idempotent_request_is_retried_once_by_aiohttp_itself(run: Runner, upstream: ScriptedUpstream) -> None:
+    """GET /key/info (and DELETE) may be sent again: aiohttp does it, once, on a new connection."""
+
+    async def scenario() -> int:
+        transport = _transport(upstream)
+        try:
+            assert await _status(transport, KEY_INFO) == 200
+            upstream.next_ending = "drop_after_reading"
+            return await _status(transport, KEY_INFO)
+        finally:
+            await transport.aclose()
+
+    assert run(scenario()) == 200
+    assert [(r.connection, r.method) for r in upstream.received] == [(0, "GET"), (0, "GET"), (1, "GET")]
+
+
+def test_a_post_refused_before_any_byte_was_written_is_retried_once(
+    run: Runner, upstream: ScriptedUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop may learn that LiteLLM closed a pooled connection after we picked it and before
+    the body is written (on Python 3.11 the write runs one loop iteration later): the body
+    refuses to go out on a closing connection, and the request is sent once more."""
+    from gateway_core import aiohttp_transport
+
+    original = aiohttp_transport.LiveConnector.connect
+    closed_under_us: list[bool] = []
+
+    async def connect_then_peer_closes(self: Any, *args: Any, **kwargs: Any) -> Any:
+        connection = await original(self, *args, **kwargs)
+        if len(upstream.received) == 1 and not closed_under_us:  # the first reuse only
+            closed_under_us.append(True)
+            connection.transport.close()  # what the loop does when it reads the peer's FIN
+        return connection
+
+    monkeypatch.setattr(aiohttp_transport.LiveConnector, "connect", connect_then_peer_closes)
+
+    async def scenario() -> list[int]:
+        transport = _transport(upstream)
+        try:
+            return [await _status(transport, CHAT), await _status(transport, CHAT)]
+        finally:
+            await transport.aclose()
+
+    assert run(scenario()) == [200, 200]
+    assert closed_under_us == [True]
+    assert [(r.connection, r.body) for r in upstream.received] == [(0, CHAT.content), (1, CHAT.content)]
+
+
+def test_our_idle_keepalive_ends_before_litellms_and_the_load_balancers() -> None:
+    """The peer must never close an idle connection before we stop reusing it. Locally the peer
+    is LiteLLM's uvicorn; in AWS the internal ALB, and behind it LiteLLM again."""
+    ours = Settings().litellm_keepalive_s
+    uvicorn_default = inspect.signature(uvicorn.Config).parameters["timeout_keep_alive"].default
+    template = load_template()
+    alb = template["Resources"]["LiteLLMLoadBalancer"]["Properties"]["LoadBalancerAttributes"]
+    alb_idle = int(next(a["Value"] for a in alb if a["Key"] == "idle_timeout.timeout_seconds"))
+    (container,) = template["Resources"]["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    litellm_keepalive = int(next(e["Value"] for e in container["Environment"] if e["Name"] == "KEEPALIVE_TIMEOUT"))
+    assert (ours, uvicorn_default, alb_idle, litellm_keepalive) == (4.0, 5, 900, 905)
+    # ...and LiteLLM outlives the ALB's idle timeout, as AWS asks of targets (else the ALB answers 502).
+    assert ours < uvicorn_default < alb_idle < litellm_keepalive
