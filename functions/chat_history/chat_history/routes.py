@@ -63,6 +63,6 @@ async def session_ids(request: Request) -> Response:
 
 async def delete_session(request: Request) -> Response:
     """DELETE /chat-history/{session_id} -> the session and all its messages are gone."""
-    session = await find_session(await identify(request), request.path_params["session_id"])
+    session = await find_session(await identify(request, fresh=True), request.path_params["session_id"])
     deleted = await run_in_threadpool(history_store().delete, session.session_id)
     return JSONResponse({"session_id": session.session_id, "deleted": True, "messages_deleted": deleted})
