@@ -1,53 +1,71 @@
-"""Chat history in one DynamoDB table, written one turn at a time.
+"""Chat history in one DynamoDB table (items: records.py), written one turn at a time, all or nothing.
 
-Items (``pk`` / ``sk``)::
+A turn that fits one transaction (100 items, 4 MB: nearly every turn) is one TransactWriteItems:
+its message items, plus ``ADD message_count`` on the session item under the condition that the
+session still exists (or, for a new one, does not yet). Nothing is read back and rewritten, so
+turn 500 costs what turn 1 costs.
 
-    S#<session>  SESSION                      owner, times, message count, model, system prompt
-    S#<session>  M#<µs>#<turn>#<nnn>#<pp>     one message (part ``pp`` of it when it is large)
+A larger turn (several messages of megabytes, or hundreds of messages) is staged: its items are
+written first, marked ``staged``, in as many batches as it takes; then one small transaction
+puts the turn's commit record and updates the session, under the same condition. Readers skip a
+staged item unless its turn's commit record exists, and the record sorts before every item of
+its turn (records.py), so a reader that reaches a staged item has already passed the record:
 
-A turn is one transaction: it puts the turn's messages and updates the session item with
-``ADD message_count`` under the condition that the session still exists (or, for a new one,
-does not yet). Nothing is read back and rewritten, so appending turn 500 costs what turn 1
-costs, and concurrent turns on one session cannot lose each other's messages: each message is
-ordered by the server's clock plus a per-turn random id. Every item carries ``expires_at`` (the
-table's TTL attribute); expired items are also filtered on read, since TTL deletes lazily.
-Sessions are listed through the sparse ``owner-updated`` index, newest first.
+* a reader never sees part of a turn: the commit makes every item of the turn visible at once,
+  because all of them were written before it and nothing but a session delete removes them;
+* concurrent turns never touch each other's items (each turn has its own random key) and meet
+  only on the session item, where DynamoDB serializes them: a transaction cancelled by
+  TransactionConflict had no effect and is sent again (with backoff), so no turn is lost and the
+  message count is exact;
+* a turn that fails after staging (the session deleted meanwhile, DynamoDB failing, the process
+  killed) leaves staged items without a record: invisible, deleted at once when we can, and
+  otherwise by the table's TTL (``expires_at``, the retention) or with the session.
 
+Every item carries ``expires_at`` (the table's TTL attribute); expired items are also filtered on
+read, since TTL deletes lazily. Sessions are listed through the sparse ``owner-updated`` index.
 Everything here is blocking (botocore): async callers use ``gateway_core.history.turns``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import logging
 import os
-import secrets
+import random
 import time
 import uuid
-import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from gateway_core.errors import InvalidRequestError, ServiceUnavailableError
+from gateway_core.errors import ServiceUnavailableError
+from gateway_core.history.records import (
+    SESSION_SK,
+    MessageItem,
+    SessionItem,
+    decode_message,
+    message_items,
+    message_key,
+    new_turn_key,
+    turn_key,
+)
+from gateway_core.history.sizes import PAGE_BYTES, openai_cost
 from gateway_core.settings import get_settings
 
-__all__ = ["Session", "SessionGone", "SessionStore", "get_store", "new_session_id"]
+__all__ = ["Page", "Session", "SessionGone", "SessionStore", "get_store", "new_session_id"]
 
-SESSION_SK = "SESSION"
-INLINE_LIMIT = 64 * 1024  # larger messages are compressed...
-PART_SIZE = 300 * 1024  # ...and split into parts below DynamoDB's 400 KB item limit
-MESSAGE_LIMIT = 3 * 1024 * 1024  # compressed; beyond this a placeholder is stored instead
 TRANSACTION_ITEMS = 100
+TRANSACTION_BYTES = 3_500_000  # DynamoDB's limit is 4 MB of items; records.MessageItem.size() is an estimate
+CONFLICT_RETRIES = 10
+_RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+log = logging.getLogger("gateway")
 
 
 def new_session_id() -> str:
@@ -56,45 +74,6 @@ def new_session_id() -> str:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):  # type: ignore[no-untyped-call]  # pynamodb
-    class Meta:
-        index_name = "owner-updated"
-        projection = IncludeProjection(["created_at", "message_count", "model", "expires_at"])
-
-    owner = UnicodeAttribute(hash_key=True)
-    updated_at = NumberAttribute(range_key=True)
-
-
-class SessionItem(Model):
-    class Meta:
-        table_name = "unset"  # bound by SessionStore
-        region = "us-east-1"
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default=SESSION_SK)
-    owner = UnicodeAttribute()
-    created_at = NumberAttribute()
-    updated_at = NumberAttribute()
-    message_count = NumberAttribute(default=0)
-    model = UnicodeAttribute(null=True)
-    system = UnicodeAttribute(null=True)  # JSON list of OpenAI system messages
-    expires_at = NumberAttribute()
-    by_owner = OwnerIndex()
-
-
-class MessageItem(Model):
-    class Meta:
-        table_name = "unset"
-        region = "us-east-1"
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    body = UnicodeAttribute(null=True)  # the message's JSON, when small
-    blob = BinaryAttribute(null=True, legacy_encoding=False)  # zlib part, when large
-    parts = NumberAttribute(null=True)  # number of parts, on part 0
-    expires_at = NumberAttribute()
 
 
 @dataclass(frozen=True)
@@ -118,6 +97,12 @@ class Session:
         }
 
 
+@dataclass(frozen=True)
+class Page:
+    messages: list[dict[str, Any]]
+    after: str | None  # where the next page starts (a sort key), None on the last page
+
+
 class SessionGone(Exception):
     """The session was deleted (or never created) while a turn was being stored."""
 
@@ -139,27 +124,8 @@ def _session(item: SessionItem) -> Session:
     )
 
 
-def _message_items(pk: str, turn_sk: str, message: dict[str, Any], expires_at: int) -> list[MessageItem]:
-    encoded = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
-    if len(encoded) <= INLINE_LIMIT:
-        return [MessageItem(pk, f"{turn_sk}#00", body=encoded.decode(), expires_at=expires_at)]
-    packed = zlib.compress(encoded, 6)
-    if len(packed) > MESSAGE_LIMIT:
-        note = f"[{message.get('role', 'message')} content of {len(encoded)} bytes was too large to keep in history]"
-        placeholder = {"role": message.get("role", "user"), "content": note}
-        return [MessageItem(pk, f"{turn_sk}#00", body=json.dumps(placeholder), expires_at=expires_at)]
-    chunks = [packed[i : i + PART_SIZE] for i in range(0, len(packed), PART_SIZE)]
-    return [
-        MessageItem(pk, f"{turn_sk}#{n:02d}", blob=chunk, parts=len(chunks) if n == 0 else None, expires_at=expires_at)
-        for n, chunk in enumerate(chunks)
-    ]
-
-
-def _decode(items: list[MessageItem]) -> dict[str, Any]:
-    first = items[0]
-    if first.body is not None:
-        return dict(json.loads(first.body))
-    return dict(json.loads(zlib.decompress(b"".join(bytes(i.blob or b"") for i in items))))
+def _reasons(exc: TransactWriteError) -> set[str]:
+    return {r.code for r in (exc.cancellation_reasons or []) if r is not None and r.code}
 
 
 class SessionStore:
@@ -187,30 +153,87 @@ class SessionStore:
         session = _session(item)
         return session if session.expires_at > time.time() else None
 
-    def messages(self, session_id: str) -> list[dict[str, Any]]:
-        """The stored messages in order, without expired ones (and without a dangling start)."""
+    # -- reading ---------------------------------------------------------------------------
+
+    def _visible_messages(self, pk: str, after: str | None) -> Iterator[tuple[str, list[MessageItem]]]:
+        """(sort key of its last item, its items) of each message readers may see, in order."""
         now = time.time()
-        out: list[dict[str, Any]] = []
-        pruned = False
+        committed: dict[str, bool] = {}  # turn key -> has a commit record
         group: list[MessageItem] = []
+        start = {"pk": {"S": pk}, "sk": {"S": after}} if after else None
+        query = MessageItem.query(pk, MessageItem.sk.startswith("M#"), consistent_read=True, last_evaluated_key=start)
+        for item in query:
+            if item.turn_items is not None:  # a commit record: its staged items follow it
+                committed[item.sk] = True
+                continue
+            if item.expires_at <= now:
+                continue
+            if item.staged and not self._is_committed(pk, turn_key(item.sk), committed, after):
+                continue
+            if group and message_key(item.sk) != message_key(group[0].sk):
+                yield group[-1].sk, group
+                group = []
+            group.append(item)
+        if group:
+            yield group[-1].sk, group
+
+    def _is_committed(self, pk: str, turn: str, committed: dict[str, bool], after: str | None) -> bool:
+        if turn not in committed:
+            if after is None or turn > after:
+                committed[turn] = False  # this read passed where its record would be: not committed
+            else:  # the page starts inside the turn: its record is behind us, ask for it
+                try:
+                    MessageItem.get(pk, turn, consistent_read=True, attributes_to_get=["pk"])
+                    committed[turn] = True
+                except MessageItem.DoesNotExist:
+                    committed[turn] = False
+        return committed[turn]
+
+    def messages(self, session_id: str) -> list[dict[str, Any]]:
+        """Every stored message in order (what a continued turn sends to the model)."""
+        return self.page(session_id, limit=None, budget=None).messages
+
+    def page(
+        self,
+        session_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = 100,
+        budget: int | None = PAGE_BYTES,
+        cost: Callable[[dict[str, Any]], int] = openai_cost,
+    ) -> Page:
+        """Messages after the sort key ``after``: at most ``limit`` of them and ``budget`` bytes
+        by ``cost``, and at least one. A first page never starts on an orphaned answer or tool
+        result (older turns expire first)."""
+        out: list[dict[str, Any]] = []
+        spent, last_sk, expired_start = 0, None, None
         try:
-            query = MessageItem.query(f"S#{session_id}", MessageItem.sk.startswith("M#"), consistent_read=True)
-            for item in query:
-                if item.expires_at <= now:
-                    pruned = True
-                    continue
-                if group and item.sk[:-3] != group[0].sk[:-3]:
-                    out.append(_decode(group))
-                    group = []
-                group.append(item)
+            for sk, items in self._visible_messages(f"S#{session_id}", after):
+                if limit is not None and len(out) >= limit:
+                    return Page(out, last_sk)
+                message = decode_message(items)
+                if after is None and not out and message.get("role") != "user":
+                    if expired_start is None:
+                        expired_start = self._has_expired_start(session_id)
+                    if expired_start:
+                        continue
+                if budget is not None:
+                    spent += cost(message)
+                    if out and spent > budget:
+                        return Page(out, last_sk)
+                out.append(message)
+                last_sk = sk
         except PynamoDBException as exc:
             raise ServiceUnavailableError("Chat history is unavailable") from exc
-        if group:
-            out.append(_decode(group))
-        if pruned:  # older turns expired: never start on an orphaned tool result or answer
-            while out and out[0].get("role") != "user":
-                out.pop(0)
-        return out
+        return Page(out, None)
+
+    def _has_expired_start(self, session_id: str) -> bool:
+        """Whether the session's first message item has expired (so what follows lost its question)."""
+        query = MessageItem.query(f"S#{session_id}", MessageItem.sk.startswith("M#"), consistent_read=True, limit=1)
+        first = next(iter(query), None)
+        return first is not None and first.expires_at <= time.time()
+
+    # -- writing ---------------------------------------------------------------------------
 
     def append(
         self,
@@ -222,90 +245,133 @@ class SessionStore:
         model: str | None,
         system: list[dict[str, Any]] | None,
     ) -> None:
-        """Store one turn atomically. ``system`` (when not None) replaces the stored prompt.
+        """Store one turn, all or nothing. ``system`` (when not None) replaces the stored prompt.
 
         Raises SessionGone if the session vanished, ServiceUnavailableError if DynamoDB failed.
         """
         pk, now, expires_at = f"S#{session_id}", _now_ms(), self._expiry()
-        turn = f"M#{time.time_ns() // 1000:016d}#{secrets.token_hex(4)}"
-        items = [item for n, m in enumerate(messages) for item in _message_items(pk, f"{turn}#{n:03d}", m, expires_at)]
-        session = SessionItem(pk, SESSION_SK)
+        turn = new_turn_key()
+        items = [item for n, m in enumerate(messages) for item in message_items(pk, f"{turn}#{n:03d}", m, expires_at)]
+        session_size = len(json.dumps(system or [])) + 512
+        fits = len(items) < TRANSACTION_ITEMS and session_size + sum(i.size() for i in items) <= TRANSACTION_BYTES
+        write: list[MessageItem] = items
+        if not fits:
+            for item in items:
+                item.staged = True
+            self._stage(items)
+            write = [MessageItem(pk, turn, turn_items=len(items), expires_at=expires_at)]
         try:
-            with TransactWrite(connection=self._connection) as transaction:
-                if create:
-                    new = SessionItem(
-                        pk,
-                        SESSION_SK,
-                        owner=owner,
-                        created_at=now,
-                        updated_at=now,
-                        message_count=len(messages),
-                        model=model,
-                        system=json.dumps(system) if system else None,
-                        expires_at=expires_at,
-                    )
-                    transaction.save(new, condition=SessionItem.pk.does_not_exist())
-                else:
-                    actions: list[Action] = [
-                        SessionItem.message_count.add(len(messages)),
-                        SessionItem.updated_at.set(now),
-                        SessionItem.expires_at.set(expires_at),
-                    ]
-                    if model:
-                        actions.append(SessionItem.model.set(model))
-                    if system is not None:
-                        actions.append(
-                            SessionItem.system.set(json.dumps(system)) if system else SessionItem.system.remove()
-                        )
-                    transaction.update(session, actions, condition=SessionItem.pk.exists())
-                for item in items[: TRANSACTION_ITEMS - 1]:
-                    transaction.save(item)
-            for start in range(TRANSACTION_ITEMS - 1, len(items), TRANSACTION_ITEMS):
-                with TransactWrite(connection=self._connection) as rest:  # only for very long turns
-                    for item in items[start : start + TRANSACTION_ITEMS]:
-                        rest.save(item)
-        except TransactWriteError as exc:
-            reasons = [r.code for r in (exc.cancellation_reasons or []) if r is not None]
-            if "ConditionalCheckFailed" in reasons:
-                raise SessionGone(session_id) from exc
-            raise ServiceUnavailableError("Chat history could not be stored") from exc
+            self._commit(pk, owner, len(messages), write, create=create, model=model, system=system, now=now)
+        except BaseException:
+            if not fits:
+                self._discard(items)
+            raise
+
+    def _stage(self, items: list[MessageItem]) -> None:
+        try:
+            with MessageItem.batch_write() as batch:  # 25 a request; unprocessed items are sent again
+                for item in items:
+                    batch.save(item)
         except PynamoDBException as exc:
+            self._discard(items)
             raise ServiceUnavailableError("Chat history could not be stored") from exc
 
-    def list(self, owner: str, limit: int, cursor: str | None) -> tuple[list[Session], str | None]:
-        start = _decode_cursor(cursor, owner) if cursor else None
+    def _discard(self, items: list[MessageItem]) -> None:
+        """Best effort: staged items of a turn that will never commit (else TTL removes them)."""
+        try:
+            with MessageItem.batch_write() as batch:
+                for item in items:
+                    batch.delete(item)
+        except PynamoDBException as exc:
+            log.warning("staged history items left for TTL (%d): %s", len(items), exc)
+
+    def _commit(
+        self,
+        pk: str,
+        owner: str,
+        count: int,
+        items: list[MessageItem],
+        *,
+        create: bool,
+        model: str | None,
+        system: list[dict[str, Any]] | None,
+        now: int,
+    ) -> None:
+        expires_at = items[0].expires_at if items else self._expiry()
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                # A token per try: botocore's own retries of this call cannot apply it twice.
+                with TransactWrite(connection=self._connection, client_request_token=str(uuid.uuid4())) as tx:
+                    if create:
+                        new = SessionItem(
+                            pk,
+                            SESSION_SK,
+                            owner=owner,
+                            created_at=now,
+                            updated_at=now,
+                            message_count=count,
+                            model=model,
+                            system=json.dumps(system) if system else None,
+                            expires_at=expires_at,
+                        )
+                        tx.save(new, condition=SessionItem.pk.does_not_exist())
+                    else:
+                        actions: list[Action] = [
+                            SessionItem.message_count.add(count),
+                            SessionItem.updated_at.set(now),
+                            SessionItem.expires_at.set(expires_at),
+                        ]
+                        if model:
+                            actions.append(SessionItem.model.set(model))
+                        if system is not None:
+                            actions.append(
+                                SessionItem.system.set(json.dumps(system)) if system else SessionItem.system.remove()
+                            )
+                        tx.update(SessionItem(pk, SESSION_SK), actions, condition=SessionItem.pk.exists())
+                    for item in items:
+                        tx.save(item, condition=MessageItem.sk.does_not_exist())
+                return
+            except TransactWriteError as exc:
+                reasons = _reasons(exc)
+                if "ConditionalCheckFailed" in reasons:
+                    raise SessionGone(pk[2:]) from exc
+                if attempt < CONFLICT_RETRIES and (reasons & _RETRYABLE_REASONS or _is_throttled(exc)):
+                    time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 (jitter)
+                    continue
+                raise ServiceUnavailableError("Chat history could not be stored") from exc
+            except PynamoDBException as exc:
+                raise ServiceUnavailableError("Chat history could not be stored") from exc
+
+    # -- listing and deleting --------------------------------------------------------------
+
+    def list(self, owner: str, limit: int, start: dict[str, Any] | None) -> tuple[list[Session], dict[str, Any] | None]:
+        """The owner's sessions, newest first, from ``start`` (the index key a previous page ended on)."""
         try:
             result = SessionItem.by_owner.query(owner, scan_index_forward=False, limit=limit, last_evaluated_key=start)
             found = [s for s in (_session(i) for i in result) if s.expires_at > time.time()]
         except PynamoDBException as exc:
             raise ServiceUnavailableError("Chat history is unavailable") from exc
-        last = result.last_evaluated_key
-        return found, base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
+        return found, result.last_evaluated_key
 
     def delete(self, session_id: str) -> int:
-        """Delete the session item first (so concurrent turns fail), then its messages."""
+        """Delete the session item first (so turns in flight fail), then every item of the session,
+        read consistently, page after page. Returns how many messages were deleted."""
         pk = f"S#{session_id}"
+        deleted = 0
         try:
             SessionItem(pk, SESSION_SK).delete()
-            deleted = 0
             with MessageItem.batch_write() as batch:
-                for item in MessageItem.query(pk, MessageItem.sk.startswith("M#"), attributes_to_get=["pk", "sk"]):
+                for item in MessageItem.query(pk, consistent_read=True, attributes_to_get=["pk", "sk", "turn_items"]):
                     batch.delete(item)
-                    deleted += 1
+                    if item.sk.startswith("M#") and item.turn_items is None and item.sk.endswith("#00"):
+                        deleted += 1
         except PynamoDBException as exc:
             raise ServiceUnavailableError("Chat history is unavailable") from exc
         return deleted
 
 
-def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
-    """A ``next_token`` we issued, for this owner (it names a key in the owner's index)."""
-    try:
-        start = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRequestError("next_token is not valid", param="next_token") from exc
-    if not isinstance(start, dict) or start.get("owner") != {"S": owner}:
-        raise InvalidRequestError("next_token is not valid", param="next_token")
-    return start
+def _is_throttled(exc: TransactWriteError) -> bool:
+    return exc.cause_response_code in {"TransactionInProgressException", "ThrottlingException"}
 
 
 @lru_cache(maxsize=1)

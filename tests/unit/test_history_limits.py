@@ -1,0 +1,204 @@
+"""History at its limits, on moto: turns beyond one transaction, pages under Lambda's 6 MB,
+deletes that leave nothing, and next_token that only its owner can use.
+
+moto does not enforce DynamoDB's transaction limits (100 items, 4 MB), so every transaction
+the store sends is recorded and checked here; tests/integration/test_history_dynamodb_local.py
+runs the same turns, and 50 concurrent ones, on DynamoDB Local, which does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from gateway_core.errors import InvalidRequestError
+from gateway_core.history import store as store_module
+from gateway_core.history.cursor import open_token, seal_token
+from gateway_core.history.records import MessageItem
+from gateway_core.history.sizes import LAMBDA_RESPONSE_LIMIT
+from gateway_core.history.store import SessionStore
+from pynamodb.connection import Connection
+
+from local.dynamodb import create_tables
+
+TX_LIMIT_ITEMS, TX_LIMIT_BYTES = 100, 4 * 1024 * 1024
+
+
+@pytest.fixture
+def transactions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(items, bytes of their JSON) of every TransactWriteItems the store sends."""
+    sent: list[tuple[int, int]] = []
+    original = Connection.transact_write_items
+
+    def record(self: Connection, **kwargs: Any) -> Any:
+        kinds = ("condition_check_items", "delete_items", "put_items", "update_items")
+        operations = [op for kind in kinds for op in kwargs.get(kind) or []]
+        sent.append((len(operations), len(json.dumps(operations, default=str))))
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(Connection, "transact_write_items", record)
+    return sent
+
+
+@pytest.fixture
+def store(moto_aws: None, transactions: list[tuple[int, int]]) -> Iterator[SessionStore]:
+    create_tables(None, {"HistoryTable": "history-limits"})
+    yield SessionStore("history-limits", retention_days=1)
+
+
+def _items(session: str) -> list[MessageItem]:
+    return list(MessageItem.query(f"S#{session}", consistent_read=True))
+
+
+def _incompressible(n_bytes: int) -> str:
+    return base64.b64encode(os.urandom(n_bytes * 3 // 4)).decode()
+
+
+def _start(store: SessionStore, session: str = "s1") -> None:
+    store.append(session, "user:a", [{"role": "user", "content": "first"}], create=True, model=None, system=None)
+
+
+def test_a_turn_of_more_than_a_hundred_items_is_stored_whole_in_small_transactions(
+    store: SessionStore, transactions: list[tuple[int, int]]
+) -> None:
+    _start(store)
+    turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": f"result {n}"} for n in range(150)]
+    store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    assert store.messages("s1") == [{"role": "user", "content": "first"}, *turn]
+    assert store.get("s1").message_count == 151  # type: ignore[union-attr]
+    assert transactions[-1][0] == 2  # the commit: session update + commit record
+    assert all(items <= TX_LIMIT_ITEMS and size <= TX_LIMIT_BYTES for items, size in transactions)
+    staged = [i for i in _items("s1") if i.staged]
+    records = [i for i in _items("s1") if i.turn_items is not None]
+    assert len(staged) == 150 and [r.turn_items for r in records] == [150]
+
+
+def test_a_turn_of_several_megabytes_is_stored_whole(store: SessionStore, transactions: list[tuple[int, int]]) -> None:
+    _start(store)
+    big = [{"role": "user", "content": _incompressible(1_600_000)} for _ in range(3)]  # ~4.8 MB compressed
+    store.append("s1", "user:a", [*big, {"role": "assistant", "content": "ok"}], create=False, model=None, system=None)
+    assert store.messages("s1")[1:] == [*big, {"role": "assistant", "content": "ok"}]
+    assert all(items <= TX_LIMIT_ITEMS and size <= TX_LIMIT_BYTES for items, size in transactions)
+
+
+def test_staged_items_without_their_commit_record_are_invisible_and_deleted_with_the_session(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start(store)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("killed")
+
+    turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": "r"} for n in range(120)]
+    with monkeypatch.context() as patched:
+        # The process dies between staging and the commit, and nothing could clean up after it.
+        patched.setattr(SessionStore, "_discard", lambda self, items: None)
+        patched.setattr(SessionStore, "_commit", killed)
+        with pytest.raises(SystemExit):
+            store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    assert len(_items("s1")) == 1 + 1 + 120  # session, "first", the orphans
+    assert store.messages("s1") == [{"role": "user", "content": "first"}]
+    assert store.get("s1").message_count == 1  # type: ignore[union-attr]
+    store.append("s1", "user:a", [{"role": "user", "content": "next"}], create=False, model=None, system=None)
+    assert [m["content"] for m in store.messages("s1")] == ["first", "next"]
+    assert store.delete("s1") == 2 + 120
+    assert _items("s1") == []
+
+
+def test_a_failed_commit_discards_what_it_staged(store: SessionStore) -> None:
+    _start(store)
+    store.delete("s1")  # the session goes while a long turn was being written
+    turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": "r"} for n in range(120)]
+    with pytest.raises(store_module.SessionGone):
+        store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    assert _items("s1") == []
+
+
+def test_pages_cut_inside_a_staged_turn_join_up_exactly(store: SessionStore) -> None:
+    _start(store)
+    turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": f"r{n}"} for n in range(105)]
+    store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    store.append("s1", "user:a", [{"role": "user", "content": "last"}], create=False, model=None, system=None)
+    seen, after, pages = [], None, 0
+    while True:
+        page = store.page("s1", after=after, limit=20)
+        seen += page.messages
+        pages += 1
+        if page.after is None:
+            break
+        after = page.after
+    assert seen == [{"role": "user", "content": "first"}, *turn, {"role": "user", "content": "last"}]
+    assert pages == 6  # 107 messages, 20 a page
+
+
+def test_pages_stay_under_lambdas_six_megabytes(store: SessionStore) -> None:
+    quoted = '"' * 450_000  # 0.9 MB of JSON, 1.8 MB embedded in the Lambda answer (each quote escaped twice)
+    messages = [{"role": "user", "content": quoted + str(n)} for n in range(9)]
+    store.append("s1", "user:a", messages, create=True, model=None, system=None)
+    seen, after, sizes = [], None, []
+    while True:
+        page = store.page("s1", after=after)
+        answer = {"session_id": "s1", "messages": page.messages, "next_token": "x" * 200}
+        body = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))  # as Starlette renders it
+        envelope = {"statusCode": 200, "headers": {}, "body": body, "isBase64Encoded": False}
+        sizes.append(len(json.dumps(envelope, ensure_ascii=False).encode()))  # as the Lambda runtime sends it
+        seen += page.messages
+        if page.after is None:
+            break
+        after = page.after
+    assert seen == messages
+    assert sizes and max(sizes) < LAMBDA_RESPONSE_LIMIT
+    assert len(sizes) == 5  # 9 messages of 1.8 MB embedded: 2 a page under the 5 MB page budget
+
+
+def test_a_message_that_no_page_could_carry_is_kept_as_a_placeholder(store: SessionStore) -> None:
+    quoted = '"' * 2_100_000  # 4.2 MB once embedded: over the per-message cap
+    store.append("s1", "user:a", [{"role": "user", "content": quoted}], create=True, model=None, system=None)
+    [kept] = store.messages("s1")
+    assert kept == {
+        "role": "user",
+        "content": "[user content of 4200028 bytes was too large to keep in history]",
+    }
+
+
+def test_delete_reads_consistently_and_removes_every_item_across_pages(store: SessionStore) -> None:
+    # ~3.6 MB of items: DynamoDB answers a query in pages of 1 MB, so the delete must follow them.
+    for n in range(3):
+        turn = [{"role": "user", "content": _incompressible(1_200_000)}, {"role": "assistant", "content": "a"}]
+        store.append("s1", "user:a", turn, create=n == 0, model=None, system=None)
+    assert len(_items("s1")) > 12
+    assert store.delete("s1") == 6
+    assert _items("s1") == []
+
+
+# -- next_token ---------------------------------------------------------------------------------
+
+KEY = b"k" * 32
+
+
+def test_a_token_opens_only_for_what_it_was_sealed_for() -> None:
+    token = seal_token(KEY, "M#0001#ab#003#00", "user:alice", "messages", "s1")
+    assert open_token(KEY, token, "user:alice", "messages", "s1") == "M#0001#ab#003#00"
+    position, mac = token.split(".")
+    forged_position = base64.urlsafe_b64encode(b'"M#9999"').decode().rstrip("=")
+    refused = [
+        (KEY, token, "user:mallory", "messages", "s1"),  # another caller
+        (KEY, token, "user:alice", "messages", "s2"),  # another session
+        (KEY, token, "user:alice", "sessions"),  # another listing
+        (b"x" * 32, token, "user:alice", "messages", "s1"),  # another key (a rotated master key)
+        (KEY, f"{forged_position}.{mac}", "user:alice", "messages", "s1"),
+        (KEY, f"{position}.{mac[:-2]}AA", "user:alice", "messages", "s1"),
+        (KEY, "bm9wZQ==", "user:alice", "messages", "s1"),
+        (KEY, "a.b.c", "user:alice", "messages", "s1"),
+        (KEY, "\udcff.\udcff", "user:alice", "messages", "s1"),
+        (KEY, 42, "user:alice", "messages", "s1"),
+        (KEY, "x" * 5000 + ".y", "user:alice", "messages", "s1"),
+    ]
+    for key, bad, *binding in refused:
+        with pytest.raises(InvalidRequestError, match="next_token is not valid") as caught:
+            open_token(key, bad, *binding)
+        assert caught.value.param == "next_token"
