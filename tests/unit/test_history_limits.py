@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gateway_core.errors import InvalidRequestError
+from gateway_core.errors import InvalidRequestError, ServiceUnavailableError
 from gateway_core.history import store as store_module
 from gateway_core.history.cursor import open_token, seal_token
 from gateway_core.history.records import MessageItem
 from gateway_core.history.sizes import LAMBDA_RESPONSE_LIMIT
 from gateway_core.history.store import SessionStore
 from pynamodb.connection import Connection
+from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
 
 from local.dynamodb import create_tables
 
@@ -202,3 +203,52 @@ def test_a_token_opens_only_for_what_it_was_sealed_for() -> None:
         with pytest.raises(InvalidRequestError, match="next_token is not valid") as caught:
             open_token(key, bad, *binding)
         assert caught.value.param == "next_token"
+
+
+# -- turns that collide ---------------------------------------------------------------------------
+
+
+def _conflict() -> TransactWriteError:
+    cause = VerboseClientError(
+        {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}},
+        "TransactWriteItems",
+        cancellation_reasons=[CancellationReason(code="TransactionConflict"), None],
+    )
+    return TransactWriteError("Failed to write transaction items", cause=cause)
+
+
+def test_a_turn_cancelled_by_a_concurrent_one_is_sent_again_until_it_lands(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB cancels a transaction that collides with another on the session item; DynamoDB
+    Local serializes them instead, so the collisions are injected here."""
+    _start(store)
+    original, tokens = Connection.transact_write_items, []
+
+    def collides_three_times(self: Connection, **kwargs: Any) -> Any:
+        tokens.append(kwargs["client_request_token"])
+        if len(tokens) <= 3:
+            raise _conflict()
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(Connection, "transact_write_items", collides_three_times)
+    monkeypatch.setattr(store_module.random, "uniform", lambda low, high: 0.0)  # no backoff wait in tests
+    store.append("s1", "user:a", [{"role": "user", "content": "next"}], create=False, model=None, system=None)
+    assert [m["content"] for m in store.messages("s1")] == ["first", "next"]
+    assert store.get("s1").message_count == 2  # type: ignore[union-attr]
+    assert len(tokens) == 4 and len(set(tokens)) == 4 and store.conflicts_retried == 3
+
+
+def test_a_turn_that_keeps_colliding_fails_whole(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _start(store)
+
+    def always_collides(self: Connection, **kwargs: Any) -> Any:
+        raise _conflict()
+
+    monkeypatch.setattr(Connection, "transact_write_items", always_collides)
+    monkeypatch.setattr(store_module.random, "uniform", lambda low, high: 0.0)
+    turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": "r"} for n in range(120)]  # staged, then discarded
+    with pytest.raises(ServiceUnavailableError):
+        store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    assert store.conflicts_retried == store_module.CONFLICT_RETRIES
+    assert [i.sk for i in _items("s1") if i.sk.startswith("M#")] == [_items("s1")[0].sk]

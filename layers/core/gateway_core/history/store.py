@@ -139,6 +139,7 @@ class SessionStore:
             model._connection = None  # rebind to the new table name
         # One connection for transactions: each new one builds a botocore session and client.
         self._connection = Connection(region=self.region)
+        self.conflicts_retried = 0  # turns sent again after TransactionConflict (concurrent turns)
 
     def _expiry(self) -> int:
         return int(time.time()) + self.retention_s
@@ -336,6 +337,7 @@ class SessionStore:
                 if "ConditionalCheckFailed" in reasons:
                     raise SessionGone(pk[2:]) from exc
                 if attempt < CONFLICT_RETRIES and (reasons & _RETRYABLE_REASONS or _is_throttled(exc)):
+                    self.conflicts_retried += 1
                     time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 (jitter)
                     continue
                 raise ServiceUnavailableError("Chat history could not be stored") from exc
