@@ -6,6 +6,7 @@ external providers are added when their key is set; Redis is used only when REDI
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 from pathlib import Path
@@ -31,10 +32,13 @@ _REAL_PROVIDERS = {
 def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if environ is None else environ)
     config: dict[str, Any] = yaml.safe_load(CLOUD_CONFIG.read_text())
+    # The cloud's per-deployment cooldown policy (tenant isolation of failures) on the models added here too.
+    failures = config.get("x-tenant-isolated-failures") or {}
     config["model_list"] = [
         {
             "model_name": "fake-gpt",
             "litellm_params": {"model": "openai/fake-gpt", "api_base": f"{fake_url}/v1", "api_key": "fake", **_COSTS},
+            "model_info": copy.deepcopy(failures),
         },
         {
             "model_name": "fake-embedding",
@@ -44,10 +48,15 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
                 "api_key": "fake",
                 **_COSTS,
             },
+            "model_info": copy.deepcopy(failures),
         },
         *config["model_list"],
         *[
-            {"model_name": name, "litellm_params": {"model": model, "api_key": f"os.environ/{key}"}}
+            {
+                "model_name": name,
+                "litellm_params": {"model": model, "api_key": f"os.environ/{key}"},
+                "model_info": copy.deepcopy(failures),
+            }
             for key, (name, model) in _REAL_PROVIDERS.items()
             if env.get(key)
         ],

@@ -26,7 +26,7 @@ from tests.integration.okta_issuer import OktaIssuer
 MASTER_KEY = "sk-local-master"  # the events/*.json fixtures carry it too
 JWKS_MIN_REFRESH_S = 1.0
 OKTA_GROUP_TEAMS = {"okta-engineering": "team-engineering"}
-IDENTITY_CACHE_TTL_S = 1.0
+IDENTITY_CACHE_TTL_S = 5.0  # the product default (gateway_core.settings): the revocation tests measure it
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,7 @@ def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
         for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")
     }
     data_dir = REPO_ROOT / ".local" / "test-stack"
-    env = {
-        "LITELLM_MASTER_KEY": MASTER_KEY,
-        "GATEWAY_IDENTITY_CACHE_TTL_S": str(IDENTITY_CACHE_TTL_S),
-    }  # revocation tests wait this long
+    env = {"LITELLM_MASTER_KEY": MASTER_KEY}
     env.update(
         OKTA_ISSUER=okta.url,
         OKTA_AUDIENCE=OKTA_AUDIENCE,

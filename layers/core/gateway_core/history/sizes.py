@@ -37,4 +37,8 @@ def converse_cost(message: dict[str, Any]) -> int:
 
 def message_cost(message: dict[str, Any]) -> int:
     """The larger of the two shapes a stored message is served in."""
-    return max(openai_cost(message), converse_cost(message))
+    served = openai_cost(message)
+    try:
+        return max(served, converse_cost(message))
+    except (AttributeError, TypeError, ValueError):  # a shape Converse cannot render: bound it
+        return 2 * served
