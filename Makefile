@@ -76,6 +76,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
+	for script in .ci/run $$(git ls-files '*.sh'); do bash -n "$$script" || exit 1; done
 
 # Re-pin every transitive dependency after editing requirements/*.in.
 lock:
