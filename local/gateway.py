@@ -17,8 +17,10 @@ import sys
 import httpx
 import uvicorn
 from gateway_core.aiohttp_transport import AiohttpTransport
+from gateway_core.errors import UpstreamError
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.http import LiteLLMClient
+from gateway_core.openai_errors import openai_error_response
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -50,7 +52,10 @@ class LiteLLMPassthrough:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response = await forward(self.client, upstream_request(request, await request.body()), stream=True)
+        try:
+            response = await forward(self.client, upstream_request(request, await request.body()), stream=True)
+        except UpstreamError as error:  # LiteLLM down or stalled: a gateway status (502/504), never a 500
+            response = openai_error_response(error)
         await response(scope, receive, send)
 
 

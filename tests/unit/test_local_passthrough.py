@@ -1,0 +1,38 @@
+"""The local API Gateway's HTTP-proxy integration when LiteLLM cannot be reached: a gateway
+status in OpenAI's error shape (as the function routes answer), never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from gateway_core.aiohttp_transport import AiohttpTransport
+from gateway_core.http import LiteLLMClient
+from gateway_core.settings import Settings
+
+from local.gateway import LiteLLMPassthrough
+from local.processes import free_port
+
+
+def test_passthrough_answers_502_when_litellm_is_down() -> None:
+    async def call() -> httpx.Response:
+        passthrough = LiteLLMPassthrough()
+        nobody = Settings(litellm_base_url=f"http://127.0.0.1:{free_port()}", litellm_connect_timeout_s=2.0)
+        passthrough.client = LiteLLMClient(AiohttpTransport(nobody))
+        try:
+            transport = httpx.ASGITransport(app=passthrough)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                return await client.get("/v1/models", headers={"Authorization": "Bearer sk-any"})
+        finally:
+            await passthrough.client.aclose()
+
+    response = asyncio.run(call())
+    assert response.status_code == 502
+    assert response.json() == {
+        "error": {
+            "message": "LiteLLM is unreachable (ClientConnectorError)",
+            "type": "api_error",
+            "param": None,
+            "code": "upstream_unavailable",
+        }
+    }
