@@ -85,9 +85,10 @@ def test_nothing_is_public_but_the_api() -> None:
         assert (
             function["VpcConfig"]["SecurityGroupIds"]
             and function["Runtime"] == "python3.13"
-            and function["Architectures"] == ["arm64"]
+            and function["Architectures"] == [{"Ref": "LambdaArchitecture"}]
         )
         assert function["TracingConfig"] == {"Mode": "Active"}
+    assert translate()["Parameters"]["LambdaArchitecture"]["Default"] == "arm64"  # what deploys
 
 
 def test_data_is_encrypted_and_recoverable() -> None:
