@@ -7,9 +7,13 @@ CHECKOV_VENV := .venv-checkov
 # sam build needs the Lambda runtime's interpreter on PATH (pyenv has it here).
 PYTHON313_DIR ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin))
 INFRA_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1
+# The functions' architecture for `sam build`: x86_64 here, to run the built artifacts on this
+# machine (the Lambda-shaped check reuses this build); `make check-infra LAMBDA_ARCH=arm64` builds
+# what deploys (template default), which proves arm64 wheels exist for every dependency.
+LAMBDA_ARCH ?= x86_64
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: install dev test test-unit check-infra bench lint lock litellm-image clean
+.PHONY: install dev test test-unit check-infra lambda-check smoke bench lint lock litellm-image clean
 
 install: $(VENV)/.installed $(LITELLM_VENV)/.installed
 
@@ -54,7 +58,9 @@ check-infra: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installe
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f .aws-sam/translated.json --skip-check CKV_AWS_120
 	@if [ -n "$(PYTHON313_DIR)" ]; then \
 		echo "sam build with $(PYTHON313_DIR)/python3.13"; \
-		PATH="$(PYTHON313_DIR):$$PATH" $(INFRA_ENV) $(SAM_VENV)/bin/sam build --template template.yaml --build-dir .aws-sam/build; \
+		PATH="$(PYTHON313_DIR):$$PATH" $(INFRA_ENV) nice $(SAM_VENV)/bin/sam build --template template.yaml \
+			--build-dir .aws-sam/build-$(LAMBDA_ARCH) --cached --cache-dir .aws-sam/cache-$(LAMBDA_ARCH) \
+			--parameter-overrides LambdaArchitecture=$(LAMBDA_ARCH); \
 	else echo "sam build skipped: no python3.13 on this machine (set PYTHON313_DIR)"; fi
 
 # The LiteLLM image for ECS (ecs_litellm/: the pinned release + our config). Needs Docker and AWS
@@ -66,6 +72,16 @@ litellm-image:
 # What our layer costs on top of LiteLLM (README, Performance); BENCH_ARGS=--quick for a smoke run.
 bench: install
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# The built artifacts run as Lambda runs them (tests/integration/test_built_artifacts.py; root).
+lambda-check: check-infra
+	$(VENV)/bin/python -m pytest tests/integration/test_built_artifacts.py
+
+# One call per route class against any gateway: make smoke GATEWAY_URL=<stage url> GATEWAY_KEY=<key>
+# [SMOKE_MODEL=<model>] [PROMPT_ARN=<arn> PROMPT_VARIABLES='{"topic": {"text": "fruit"}}'] [LONG_STREAM=1]
+smoke: $(VENV)/.installed
+	GATEWAY_URL="$(GATEWAY_URL)" GATEWAY_KEY="$(GATEWAY_KEY)" SMOKE_MODEL="$(SMOKE_MODEL)" PROMPT_ARN="$(PROMPT_ARN)" \
+		PROMPT_VARIABLES='$(PROMPT_VARIABLES)' LONG_STREAM="$(LONG_STREAM)" $(VENV)/bin/python -m smoke
 
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests/unit

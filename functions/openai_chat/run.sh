@@ -1,4 +1,7 @@
 #!/bin/bash
 # Lambda Web Adapter entry point (Handler: run.sh): the same FastAPI app uvicorn serves locally.
-# The shared layer's packages sit in /opt/python, which the runtime puts on PYTHONPATH.
+# Lambda gives a process the adapter starts only PYTHONPATH=/var/runtime; the sys.path its own
+# Python handlers get (code root, then the layers' /opt/python and its site-packages) is set here,
+# or uvicorn and gateway_core, which live in the layer, cannot be imported.
+export PYTHONPATH="${LAMBDA_TASK_ROOT:-/var/task}:/opt/python/lib/python3.13/site-packages:/opt/python${PYTHONPATH:+:$PYTHONPATH}"
 exec python -m uvicorn --port "$PORT" --no-access-log --timeout-keep-alive 60 openai_chat.app:app

@@ -69,7 +69,7 @@ def litellm_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         loop.run_until_complete(importlib.import_module(f"{spec.package}.app").app.state.litellm.aclose())
 
 
-def _with_real_session(stack: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
+def with_real_session(stack: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
     """History events name a sample session: create a real one and put its id in their place.
     The onboarding event names a sample user: make it unique, since the database outlives runs."""
     text = json.dumps(event).replace(SAMPLE_USER_ID, f"{SAMPLE_USER_ID}-{uuid.uuid4().hex[:8]}")
@@ -84,10 +84,15 @@ def _with_real_session(stack: LocalStack, event: dict[str, Any]) -> dict[str, An
 @pytest.mark.usefixtures("litellm_env")
 @pytest.mark.parametrize("event_path", EVENTS, ids=lambda p: p.stem)
 def test_handler_answers_the_event(stack: LocalStack, event_path: Path) -> None:
-    event = _with_real_session(stack, json.loads(event_path.read_text()))
+    event = with_real_session(stack, json.loads(event_path.read_text()))
     result = handler_for(event)(event, FakeLambdaContext())
     assert result["statusCode"] == 200, result
     raw = base64.b64decode(result["body"]) if result.get("isBase64Encoded") else result["body"].encode()
+    assert_answers(event, raw)
+
+
+def assert_answers(event: dict[str, Any], raw: bytes) -> None:
+    """The 200 body ``event`` asks for, whichever function and however it ran."""
     if event["path"].endswith("/converse-stream"):
         buffer = EventStreamBuffer()
         buffer.add_data(raw)

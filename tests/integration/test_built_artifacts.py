@@ -1,0 +1,125 @@
+"""The Lambda-shaped check: `sam build`'s output run the way Lambda runs it (local/lambda_shape.py),
+against the local stack's LiteLLM and DynamoDB.
+
+Buffered functions answer every events/*.json routed to them through AWS's Runtime Interface
+Emulator; streaming functions are started from their handler script as the Lambda Web Adapter
+starts them and answer their events over HTTP, streams included. A wrong run.sh, handler name,
+layer layout or environment fails here, not in the first deployed request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from local.lambda_shape import BuiltFunction, LambdaShape, build, built_functions
+from local.template import LITELLM, REPO_ROOT, load_routes
+from tests.integration.conftest import LocalStack
+from tests.integration.test_events_invoke import assert_answers, with_real_session
+
+pytestmark = pytest.mark.integration
+EVENTS = sorted((REPO_ROOT / "events").glob("*.json"))
+
+
+def target(event: dict[str, Any]) -> str:
+    route = next(r for r in load_routes() if r.target != LITELLM and r.matches(event["httpMethod"], event["path"]))
+    return route.target
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, BuiltFunction]:
+    if os.geteuid() != 0:
+        pytest.fail("the Lambda-shaped check mounts the build in a private namespace: it must run as root")
+    return {f.logical_id: f for f in built_functions(build())}
+
+
+@pytest.fixture(scope="module")
+def shape(
+    stack: LocalStack, functions: dict[str, BuiltFunction], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LambdaShape]:
+    local = {  # the template's values that name deployed resources, and their local stand-ins
+        "GATEWAY_LITELLM_BASE_URL": stack.litellm_url,
+        "GATEWAY_HISTORY_TABLE": "gateway-history",
+        "GATEWAY_MASTER_KEY_SECRET_ARN": "",  # Secrets Manager: the key is given directly below
+    }
+    extra = {
+        "GATEWAY_LITELLM_MASTER_KEY": stack.master_key,
+        "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_url,
+        "AWS_ENDPOINT_URL_BEDROCK_AGENT": stack.fake_url,
+        "AWS_ACCESS_KEY_ID": "local",  # Lambda's role credentials
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+    }
+    runner = LambdaShape(REPO_ROOT / ".aws-sam" / "build-x86_64", tmp_path_factory.mktemp("lambda-shape"), local, extra)
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture(scope="module")
+def streaming_urls(shape: LambdaShape, functions: dict[str, BuiltFunction]) -> dict[str, str]:
+    return {name: shape.start_streaming(f) for name, f in functions.items() if f.streams}
+
+
+@pytest.fixture(scope="module")
+def invoke_urls(shape: LambdaShape, functions: dict[str, BuiltFunction]) -> dict[str, str]:
+    return {name: shape.start_buffered(f) for name, f in functions.items() if not f.streams}
+
+
+def test_every_function_is_built_and_checked() -> None:
+    built = built_functions(REPO_ROOT / ".aws-sam" / "build-x86_64")
+    assert {f.logical_id: f.streams for f in built} == {
+        "OpenAIChatFunction": True,
+        "BedrockRuntimeFunction": True,
+        "ChatHistoryFunction": False,
+        "UserKeysFunction": False,
+    }
+    assert {target(json.loads(p.read_text())) for p in EVENTS} == {f.logical_id for f in built}
+
+
+@pytest.mark.parametrize("event_path", EVENTS, ids=lambda p: p.stem)
+def test_built_function_answers_its_event(
+    stack: LocalStack,
+    functions: dict[str, BuiltFunction],
+    streaming_urls: dict[str, str],
+    invoke_urls: dict[str, str],
+    event_path: Path,
+) -> None:
+    event = with_real_session(stack, json.loads(event_path.read_text()))
+    name = target(event)
+    if functions[name].streams:
+        raw = _over_http(streaming_urls[name], event)
+    else:
+        response = httpx.post(invoke_urls[name], json=event, timeout=60)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result.get("statusCode") == 200, result
+        raw = _body(result)
+    assert_answers(event, raw)
+
+
+def _body(result: dict[str, Any]) -> bytes:
+    import base64
+
+    return base64.b64decode(result["body"]) if result.get("isBase64Encoded") else str(result["body"]).encode()
+
+
+def _over_http(base: str, event: dict[str, Any]) -> bytes:
+    """The event as the adapter turns it into a request; a stream must arrive in pieces."""
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "host"}
+    chunks: list[tuple[float, bytes]] = []
+    with httpx.stream(
+        event["httpMethod"], base + event["path"], headers=headers, content=event.get("body") or b"", timeout=60
+    ) as response:
+        assert response.status_code == 200, response.read()
+        for chunk in response.iter_raw():
+            chunks.append((time.monotonic(), chunk))
+    if "stream" in event["path"] or json.loads(event.get("body") or "{}").get("stream"):
+        assert len(chunks) > 1, "the stream arrived in one piece"
+    return b"".join(c for _, c in chunks)
