@@ -330,3 +330,13 @@ def test_endpoints_are_made_in_an_existing_vpc_too() -> None:
 def test_image_scripts_are_posix_sh(script: str) -> None:
     first = (REPO_ROOT / "ecs_litellm" / script).read_text().splitlines()[0]
     assert shlex.split(first.removeprefix("#!")) == ["/bin/sh"]
+
+
+@pytest.mark.parametrize("profile", ["default", "dev", "prod"])
+def test_samconfig_profiles_pass_every_rule(profile: str) -> None:
+    import tomllib
+
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+    overrides = config.get(profile, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    values = dict(pair.split("=", 1) for pair in shlex.split(overrides))
+    assert refused_by(values) == [], profile
