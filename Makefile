@@ -57,10 +57,8 @@ check-infra: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installe
 	mkdir -p .aws-sam && $(INFRA_ENV) $(VENV)/bin/python -m local.cfn .aws-sam/translated.json
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f .aws-sam/translated.json --skip-check CKV_AWS_120
 	@if [ -n "$(PYTHON313_DIR)" ]; then \
-		echo "sam build with $(PYTHON313_DIR)/python3.13"; \
-		PATH="$(PYTHON313_DIR):$$PATH" $(INFRA_ENV) nice $(SAM_VENV)/bin/sam build --template template.yaml \
-			--build-dir .aws-sam/build-$(LAMBDA_ARCH) --cached --cache-dir .aws-sam/cache-$(LAMBDA_ARCH) \
-			--parameter-overrides LambdaArchitecture=$(LAMBDA_ARCH); \
+		echo "sam build ($(LAMBDA_ARCH)) with $(PYTHON313_DIR)/python3.13"; \
+		$(INFRA_ENV) $(VENV)/bin/python -m local.lambda_shape $(LAMBDA_ARCH); \
 	else echo "sam build skipped: no python3.13 on this machine (set PYTHON313_DIR)"; fi
 
 # The LiteLLM image for ECS (ecs_litellm/: the pinned release + our config). Needs Docker and AWS

@@ -26,6 +26,7 @@ here) and arm64 wheels (this machine runs x86_64, so the check builds LambdaArch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -74,25 +75,35 @@ def _sam() -> Path:
     return sam
 
 
-def build(build_dir: Path | None = None) -> Path:
-    """`sam build` for this machine's architecture, niced (CPU-heavy); SAM's own content-hash
-    cache (--cached) rebuilds only what changed."""
-    target = build_dir or REPO_ROOT / ".aws-sam" / f"build-{ARCHITECTURE}"
+def _inputs_digest(architecture: str) -> str:
+    """What a build is made of: the template, the functions, the layer (bytecode aside)."""
+    digest = hashlib.sha256(architecture.encode())
+    files = [REPO_ROOT / "template.yaml"]
+    for folder in ("functions", "layers"):
+        files += [p for p in (REPO_ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    for path in sorted(files):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def build(architecture: str = ARCHITECTURE) -> Path:
+    """`sam build` with LambdaArchitecture=``architecture``, niced (CPU-heavy), once per content
+    of its inputs: a build of the same template, functions and layer is reused as it is."""
+    target = REPO_ROOT / ".aws-sam" / f"build-{architecture}"
+    stamp = target / ".inputs-sha256"
+    digest = _inputs_digest(architecture)
+    if stamp.exists() and stamp.read_text() == digest:
+        return target
     python_bin = _python313().parent
     env = {**os.environ, "PATH": f"{python_bin}:{os.environ['PATH']}", "SAM_CLI_TELEMETRY": "0"}
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    argv = ["nice", str(_sam()), "build", "--template", str(REPO_ROOT / "template.yaml")]
-    argv += [
-        "--build-dir",
-        str(target),
-        "--cached",
-        "--cache-dir",
-        str(REPO_ROOT / ".aws-sam" / f"cache-{ARCHITECTURE}"),
-    ]
-    argv += ["--parameter-overrides", f"LambdaArchitecture={ARCHITECTURE}"]
+    argv = ["nice", str(_sam()), "build", "--template", str(REPO_ROOT / "template.yaml"), "--build-dir", str(target)]
+    argv += ["--cached", "--cache-dir", str(REPO_ROOT / ".aws-sam" / f"cache-{architecture}")]
+    argv += ["--parameter-overrides", f"LambdaArchitecture={architecture}"]
     result = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise RuntimeError(f"sam build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    stamp.write_text(digest)
     return target
 
 
@@ -268,7 +279,6 @@ class LambdaShape:
         self.children.clear()
 
 
-if __name__ == "__main__":  # `python -m local.lambda_shape`: build and print what would run
-    out = build()
+if __name__ == "__main__":  # `python -m local.lambda_shape [arm64|x86_64]`: build (make check-infra)
+    out = build(sys.argv[1] if len(sys.argv) > 1 else ARCHITECTURE)
     print(json.dumps({f.logical_id: f.handler for f in built_functions(out)}, indent=1))
-    sys.exit(0)
