@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from local.template import REPO_ROOT
@@ -20,8 +21,17 @@ pytestmark = pytest.mark.integration
 PROMPT_ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt/TEXTPROMPT"  # served by the fake provider
 
 
+def app_key(stack: LocalStack) -> str:
+    """A virtual key as an application developer holds one (not the master key)."""
+    response = httpx.post(
+        f"{stack.litellm_url}/key/generate", headers={"Authorization": f"Bearer {stack.master_key}"}, json={}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["key"])
+
+
 def run_smoke(stack: LocalStack, **settings: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GATEWAY_URL": stack.gateway_url, "GATEWAY_KEY": stack.master_key, **settings}
+    env = {**os.environ, "GATEWAY_URL": stack.gateway_url, "GATEWAY_KEY": app_key(stack), **settings}
     return subprocess.run(  # noqa: S603
         [sys.executable, "-m", "smoke"],
         cwd=REPO_ROOT,
