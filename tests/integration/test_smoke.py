@@ -51,6 +51,7 @@ def test_smoke_passes_against_the_local_stack(stack: LocalStack) -> None:
         PROMPT_VARIABLES=json.dumps({"topic": {"text": "fruit"}, "style": {"text": "pirate"}}),
         LONG_STREAM="1" if long else "",
     )
+    print(result.stdout)  # the table, for `pytest -s`
     assert result.returncode == 0, result.stdout + result.stderr
     rows = result.stdout.splitlines()[1:-1]
     assert len(rows) == 10, result.stdout
