@@ -32,6 +32,8 @@ from gateway_core.history.turns import (
     open_conversation,
 )
 from gateway_core.http import Upstream, litellm_client
+from gateway_core.prioritized import prioritized
+from gateway_core.priority import requested_priority
 from gateway_core.prompts import apply_to_converse, is_prompt_arn, render_prompt
 from gateway_core.request_record import note_model, note_upstream_failure, note_usage
 from starlette.requests import Request
@@ -48,6 +50,7 @@ class Turn:
     conversation: Conversation | None = None
     new_messages: list[dict[str, Any]] | None = None
     system: list[dict[str, Any]] | None = None
+    priority: int | None = None  # asked for in additionalModelRequestFields (gateway_core.priority)
 
     async def save(self, assistant: dict[str, Any]) -> bool:
         assert self.conversation is not None
@@ -66,6 +69,11 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
     body = json_object(await request.body(), empty={})
     wanted = None
     extra = body.get("additionalModelRequestFields")
+    priority = None
+    if isinstance(extra, dict) and "priority" in extra:
+        priority = requested_priority(extra, "additionalModelRequestFields.priority")
+        extra = {k: v for k, v in extra.items() if k != "priority"}
+        body["additionalModelRequestFields"] = extra
     if isinstance(extra, dict) and ("enable_history" in extra or "session_id" in extra):
         extra = dict(extra)
         wanted = HistoryRequest.pop_from(extra)
@@ -75,7 +83,7 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
         body, model_id = apply_to_converse(prompt, body), prompt.model_id
     elif body.pop("promptVariables", None):
         raise InvalidRequestError("promptVariables apply only when modelId is a prompt ARN")
-    turn = Turn(converse_to_openai(model_id, body, stream=stream))
+    turn = Turn(converse_to_openai(model_id, body, stream=stream), priority=priority)
     note_model(model_id)
     if wanted is not None:
         turn.conversation = await open_conversation(request, wanted)
@@ -103,6 +111,10 @@ async def _open(request: Request, turn: Turn) -> Upstream:
 async def converse(request: Request) -> Response:
     started = time.perf_counter()
     turn = await _turn(request, request.path_params["modelId"], stream=False)
+    return await prioritized(request, turn.body.get("model"), turn.priority, lambda: _converse(request, turn, started))
+
+
+async def _converse(request: Request, turn: Turn, started: float) -> Response:
     answer = json.loads(await read_upstream(await _open(request, turn)))
     note_usage(answer.get("usage"))
     latency = int((time.perf_counter() - started) * 1000)
@@ -115,6 +127,10 @@ async def converse(request: Request) -> Response:
 
 async def converse_stream(request: Request) -> Response:
     turn = await _turn(request, request.path_params["modelId"], stream=True)
+    return await prioritized(request, turn.body.get("model"), turn.priority, lambda: _converse_stream(request, turn))
+
+
+async def _converse_stream(request: Request, turn: Turn) -> Response:
     response = await _open(request, turn)
     return StreamingResponse(_frames(response, turn), media_type=EVENT_STREAM, headers=turn.headers())
 

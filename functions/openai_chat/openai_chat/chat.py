@@ -17,6 +17,8 @@ from gateway_core.forwarding import forward, upstream_request
 from gateway_core.history.turns import HistoryRequest, open_conversation
 from gateway_core.http import litellm_client
 from gateway_core.openai_errors import sse_error_event
+from gateway_core.prioritized import prioritized
+from gateway_core.priority import requested_priority
 from gateway_core.prompts import apply_to_openai, is_prompt_arn, render_prompt
 from gateway_core.request_record import note_model
 from gateway_core.stream_usage import asking_for_usage, must_ask_for_usage, with_stream_usage
@@ -46,6 +48,14 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 async def chat_completions(request: Request) -> Response:
     raw = await request.body()
     body = parse_chat_body(raw)
+    priority = requested_priority(body)
+    if "priority" in body:  # ours to apply (gateway_core.prioritized); LiteLLM's own is broken
+        del body["priority"]
+        raw = json.dumps(body).encode()
+    return await prioritized(request, body.get("model"), priority, lambda: _relay(request, raw, body))
+
+
+async def _relay(request: Request, raw: bytes, body: dict[str, Any]) -> Response:
     stream = body.get("stream", False)
     # Streams always ask LiteLLM for their usage chunk (the metrics count tokens); a caller that
     # did not ask gets the stream without it (gateway_core.stream_usage).

@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from gateway_core.errors import AuthenticationError, UpstreamUnavailableError
 from gateway_core.http import litellm_client
+from gateway_core.priority import metadata_priority
 from gateway_core.request_record import note_team
 from gateway_core.secrets import get_master_key
 from gateway_core.settings import get_settings
@@ -42,6 +43,7 @@ class Caller:
     is_admin: bool = False
     user_id: str | None = None
     team_id: str | None = None  # the key's team, a metrics dimension
+    priority: int | None = None  # set by an admin in the key's metadata (gateway_core.priority)
 
     def may_access(self, owner: str) -> bool:
         return self.is_admin or hmac.compare_digest(self.owner, owner)
@@ -61,7 +63,8 @@ def _caller_from(info: dict[str, Any], token_hash: str) -> Caller:
         details = {}
     user_id = details.get("user_id") or None
     owner = f"user:{user_id}" if user_id else f"key:{info.get('key') or token_hash}"
-    return Caller(owner, user_id=user_id, team_id=details.get("team_id") or None)
+    priority = metadata_priority(details.get("metadata"), "a key")
+    return Caller(owner, user_id=user_id, team_id=details.get("team_id") or None, priority=priority)
 
 
 def _seconds_to_expiry(info: dict[str, Any]) -> float | None:

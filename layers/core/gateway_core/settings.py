@@ -17,10 +17,15 @@ This module is the only place that knows the environment variable names.
 | GATEWAY_MASTER_KEY_SECRET_ARN         | (unset)                 | Secrets Manager secret of the master key  |
 | GATEWAY_LITELLM_MASTER_KEY            | (unset)                 | the master key itself (local runs only)   |
 | GATEWAY_PROMPT_DRAFT_TTL_S            | 60                      | cache life of unversioned managed prompts |
+| GATEWAY_PRIORITY_REDIS_URL            | (unset: no admission)   | Redis of the priority admission queues    |
+| GATEWAY_PRIORITY_LIMITS               | {}                      | JSON {model: requests in flight at once}  |
+| GATEWAY_PRIORITY_KEY_PREFIX           | gateway:admission       | prefix of the queues' Redis keys          |
+| GATEWAY_PRIORITY_MAX_WAIT_S           | 60                      | longest wait in a queue; then 503         |
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +36,16 @@ __all__ = ["Settings", "get_settings"]
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _limits(raw: str) -> dict[str, int]:
+    """GATEWAY_PRIORITY_LIMITS: a JSON object of model name to a positive whole number."""
+    limits = json.loads(raw) if raw.strip() else {}
+    if not isinstance(limits, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
+    ):
+        raise ValueError("GATEWAY_PRIORITY_LIMITS must be a JSON object of model name to a positive integer")
+    return limits
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,10 @@ class Settings:
     master_key_secret_arn: str = ""
     master_key: str = field(default="", repr=False)
     prompt_draft_ttl_s: float = 60.0
+    priority_redis_url: str = field(default="", repr=False)  # may carry a password
+    priority_limits: Mapping[str, int] = field(default_factory=dict)
+    priority_key_prefix: str = "gateway:admission"
+    priority_max_wait_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -68,6 +87,10 @@ class Settings:
             master_key_secret_arn=environ.get("GATEWAY_MASTER_KEY_SECRET_ARN", ""),
             master_key=environ.get("GATEWAY_LITELLM_MASTER_KEY", ""),
             prompt_draft_ttl_s=float(environ.get("GATEWAY_PROMPT_DRAFT_TTL_S", default.prompt_draft_ttl_s)),
+            priority_redis_url=environ.get("GATEWAY_PRIORITY_REDIS_URL", ""),
+            priority_limits=_limits(environ.get("GATEWAY_PRIORITY_LIMITS", "")),
+            priority_key_prefix=environ.get("GATEWAY_PRIORITY_KEY_PREFIX", default.priority_key_prefix),
+            priority_max_wait_s=float(environ.get("GATEWAY_PRIORITY_MAX_WAIT_S", default.priority_max_wait_s)),
         )
 
 
