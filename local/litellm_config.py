@@ -16,12 +16,15 @@ import yaml
 
 from local.template import REPO_ROOT
 
-__all__ = ["FAKE_MODELS", "build_config", "logging_integrations", "write_config"]
+__all__ = ["FAKE_MODELS", "NARROW_MODEL", "build_config", "logging_integrations", "write_config"]
 
 CLOUD_CONFIG = REPO_ROOT / "ecs_litellm" / "config.yaml"
 # Fake model costs are set so budgets trigger (LiteLLM prices unknown models at 0).
 _COSTS = {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002}
-FAKE_MODELS = ("fake-gpt", "fake-embedding")
+FAKE_MODELS = ("fake-gpt", "fake-embedding", "fake-gpt-narrow")
+# One request in flight at a time (LiteLLM answers 429 past it): the deployment the priority tests
+# saturate, behind the gateway's admission queue of the same size (GATEWAY_PRIORITY_LIMITS).
+NARROW_MODEL = "fake-gpt-narrow"
 _REAL_PROVIDERS = {
     "OPENAI_API_KEY": ("gpt-4.1-mini", "openai/gpt-4.1-mini"),
     "ANTHROPIC_API_KEY": ("claude-sonnet-4-5", "anthropic/claude-sonnet-4-5-20250929"),
@@ -46,6 +49,17 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
                 "model": "openai/fake-embedding",
                 "api_base": f"{fake_url}/v1",
                 "api_key": "fake",
+                **_COSTS,
+            },
+            "model_info": copy.deepcopy(failures),
+        },
+        {
+            "model_name": NARROW_MODEL,
+            "litellm_params": {
+                "model": "openai/fake-gpt",
+                "api_base": f"{fake_url}/v1",
+                "api_key": "fake",
+                "max_parallel_requests": 1,
                 **_COSTS,
             },
             "model_info": copy.deepcopy(failures),

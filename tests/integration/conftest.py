@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ MASTER_KEY = "sk-local-master"  # the events/*.json fixtures carry it too
 JWKS_MIN_REFRESH_S = 1.0
 OKTA_GROUP_TEAMS = {"okta-engineering": "team-engineering"}
 IDENTITY_CACHE_TTL_S = 5.0  # the product default (gateway_core.settings): the revocation tests measure it
+# The machine's Redis holds the admission queues, under a prefix of this session's own.
+PRIORITY_REDIS_URL = "redis://127.0.0.1:6379/0"
+PRIORITY_KEY_PREFIX = f"gateway-test-admission:{uuid.uuid4().hex}"
+PRIORITY_LIMITS = {"fake-gpt-narrow": 1}  # local.litellm_config.NARROW_MODEL, one in flight
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
         ONBOARDING_BUDGET_DURATION="30d",
         ONBOARDING_RPM_LIMIT="100",
         ONBOARDING_MODELS="fake-gpt,fake-embedding",
+        GATEWAY_PRIORITY_REDIS_URL=PRIORITY_REDIS_URL,
+        GATEWAY_PRIORITY_KEY_PREFIX=PRIORITY_KEY_PREFIX,
+        GATEWAY_PRIORITY_LIMITS=json.dumps(PRIORITY_LIMITS),
     )
     if os.environ.get("TEST_DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
