@@ -29,6 +29,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from gateway_core.errors import ServiceUnavailableError
 from gateway_core.settings import get_settings
 
@@ -91,15 +93,26 @@ def queue_keys(model: str) -> list[str]:
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
-def _redis() -> Any:
+def _auth_token() -> str | None:
+    """ElastiCache's AUTH token from Secrets Manager (Powertools caches it for the warm function)."""
+    arn = get_settings().priority_redis_auth_secret_arn
+    if not arn:
+        return None
+    from aws_lambda_powertools.utilities.parameters import get_secret  # lazy: AWS only
+
+    return str(get_secret(arn, max_age=3600))
+
+
+async def _redis() -> Any:
     """One client per event loop (redis.asyncio connections belong to the loop that made them)."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
         import redis.asyncio  # lazy: only functions with admission queues pay for the import
 
+        password = await run_in_threadpool(_auth_token)
         client = redis.asyncio.Redis.from_url(
-            get_settings().priority_redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            get_settings().priority_redis_url, password=password, socket_timeout=2.0, socket_connect_timeout=2.0
         )
         _clients[loop] = client
     return client
@@ -121,7 +134,7 @@ class Slot:
         while True:
             await asyncio.sleep(LEASE_MS / 3000)
             try:
-                await _redis().eval(_RENEW, 1, holders, self.ticket, LEASE_MS)
+                await (await _redis()).eval(_RENEW, 1, holders, self.ticket, LEASE_MS)
             except Exception as exc:  # noqa: BLE001 - the lease then lapses; the request goes on
                 log.warning("admission: could not renew the lease on %s: %s", self.model, exc)
 
@@ -134,7 +147,7 @@ class Slot:
 
 async def _leave(model: str, ticket: str) -> None:
     try:
-        await _redis().eval(_LEAVE, 3, *queue_keys(model), ticket)
+        await (await _redis()).eval(_LEAVE, 3, *queue_keys(model), ticket)
     except Exception as exc:  # noqa: BLE001 - a lost ticket lapses by itself (alive / lease)
         log.warning("admission: could not leave the queue of %s: %s", model, exc)
 
@@ -156,7 +169,7 @@ async def acquire_slot(model: str, priority: int) -> Slot | None:
     try:
         while True:
             try:
-                admitted, raw_score = await _redis().eval(
+                admitted, raw_score = await (await _redis()).eval(
                     _TRY, 3, *keys, ticket, priority, score, capacity, LEASE_MS, STALE_MS
                 )
             except Exception as exc:  # noqa: BLE001 - availability over ordering

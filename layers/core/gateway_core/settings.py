@@ -18,6 +18,7 @@ This module is the only place that knows the environment variable names.
 | GATEWAY_LITELLM_MASTER_KEY            | (unset)                 | the master key itself (local runs only)   |
 | GATEWAY_PROMPT_DRAFT_TTL_S            | 60                      | cache life of unversioned managed prompts |
 | GATEWAY_PRIORITY_REDIS_URL            | (unset: no admission)   | Redis of the priority admission queues    |
+| GATEWAY_PRIORITY_REDIS_AUTH_SECRET_ARN| (unset: no AUTH)        | Secrets Manager secret of its AUTH token  |
 | GATEWAY_PRIORITY_LIMITS               | {}                      | JSON {model: requests in flight at once}  |
 | GATEWAY_PRIORITY_KEY_PREFIX           | gateway:admission       | prefix of the queues' Redis keys          |
 | GATEWAY_PRIORITY_MAX_WAIT_S           | 60                      | longest wait in a queue; then 503         |
@@ -63,6 +64,7 @@ class Settings:
     master_key: str = field(default="", repr=False)
     prompt_draft_ttl_s: float = 60.0
     priority_redis_url: str = field(default="", repr=False)  # may carry a password
+    priority_redis_auth_secret_arn: str = ""
     priority_limits: Mapping[str, int] = field(default_factory=dict)
     priority_key_prefix: str = "gateway:admission"
     priority_max_wait_s: float = 60.0
@@ -88,6 +90,7 @@ class Settings:
             master_key=environ.get("GATEWAY_LITELLM_MASTER_KEY", ""),
             prompt_draft_ttl_s=float(environ.get("GATEWAY_PROMPT_DRAFT_TTL_S", default.prompt_draft_ttl_s)),
             priority_redis_url=environ.get("GATEWAY_PRIORITY_REDIS_URL", ""),
+            priority_redis_auth_secret_arn=environ.get("GATEWAY_PRIORITY_REDIS_AUTH_SECRET_ARN", ""),
             priority_limits=_limits(environ.get("GATEWAY_PRIORITY_LIMITS", "")),
             priority_key_prefix=environ.get("GATEWAY_PRIORITY_KEY_PREFIX", default.priority_key_prefix),
             priority_max_wait_s=float(environ.get("GATEWAY_PRIORITY_MAX_WAIT_S", default.priority_max_wait_s)),
