@@ -1,9 +1,9 @@
 """Request priority on the real local stack: a saturated deployment serves the more urgent key first.
 
 ``fake-gpt-narrow`` takes one request at a time (LiteLLM's max_parallel_requests and the
-gateway's admission queue, GATEWAY_PRIORITY_LIMITS). A slow request holds that slot while an
-urgent and a batch key queue 6 requests each, interleaved, batch first; the queue in Redis is
-read to know every request is waiting before the slot frees (no sleeps). With one slot the
+gateway's admission queue, GATEWAY_PRIORITY_LIMITS). While its slot is held (as by a request of
+another instance), an urgent and a batch key queue 6 requests each, interleaved, batch first; the
+queue in Redis is read to know every request is waiting before the slot frees (no sleeps). With one slot the
 completion order is the service order, so the assertion is exact: every request of the urgent
 key ends before any of the batch key's. Medians and their ratio are printed with ``[figure]``.
 """
@@ -33,7 +33,6 @@ HI = [{"role": "user", "content": "hi"}]
 HELLO = [{"role": "user", "content": [{"text": "hi"}]}]
 EACH = 6  # requests per key in a race
 SERVICE_MS = "120"  # the fake provider's latency for each queued request
-HOLD_MS = "1500"  # the request holding the slot while the queue forms
 Send = Callable[[str, dict[str, str], int | None], dict[str, str]]  # key, headers, priority -> answer headers
 
 
@@ -79,9 +78,13 @@ class Race:
 
 
 def _race(stack: LocalStack, send: Send, keys: dict[str, str], priority: int | None = None) -> Race:
-    """Hold the slot, queue EACH requests per key (interleaved, in ``keys`` order), let them run."""
+    """Hold the slot, queue EACH requests per key (interleaved, in ``keys`` order), free the slot.
+
+    The slot is held the way another instance's request in flight holds it: a ticket in the
+    queue's holders set (under Redis' clock, as the gateway's script writes it)."""
     store = redis.Redis.from_url(PRIORITY_REDIS_URL)
-    slow = {"x-fake-latency-ms": HOLD_MS}
+    seconds, micros = store.time()
+    store.zadd(_queue("holders"), {"test-holder": seconds * 1000 + micros // 1000 + 60_000})
     quick = {"x-fake-latency-ms": SERVICE_MS}
     ended: dict[str, list[float]] = {label: [] for label in keys}
     waited: dict[str, list[float]] = {label: [] for label in keys}
@@ -92,18 +95,19 @@ def _race(stack: LocalStack, send: Send, keys: dict[str, str], priority: int | N
         ended[label].append(time.monotonic())
         waited[label].append(time.monotonic() - started)
 
-    with ThreadPoolExecutor(max_workers=2 * EACH + 1) as pool:
-        holder = pool.submit(send, stack.master_key, slow, None)
-        _until(10, lambda: store.zcard(_queue("holders")) == 1, "the slow request holds the slot")
-        queued: list[Future[None]] = []
-        for _ in range(EACH):
-            for label, key in keys.items():
-                queued.append(pool.submit(timed, label, key))
-        _until(10, lambda: store.zcard(_queue("waiting")) == 2 * EACH, "every request queued")
-        assert not holder.done(), "the queue formed after the slot freed: the race proves nothing"
-        holder.result()
-        for future in queued:
-            future.result()
+    try:
+        with ThreadPoolExecutor(max_workers=2 * EACH) as pool:
+            queued: list[Future[None]] = []
+            for _ in range(EACH):
+                for label, key in keys.items():
+                    queued.append(pool.submit(timed, label, key))
+            _until(30, lambda: store.zcard(_queue("waiting")) == 2 * EACH, "every request queued")
+            assert not any(future.done() for future in queued), "a request went around the queue"
+            store.zrem(_queue("holders"), "test-holder")
+            for future in queued:
+                future.result()
+    finally:
+        store.zrem(_queue("holders"), "test-holder")
     return Race(ended, waited)
 
 
