@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 
+import anyio.to_thread
 import pytest
 import redis.asyncio
 from gateway_core import admission
@@ -127,3 +129,55 @@ def test_an_unreachable_redis_lets_requests_through(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("GATEWAY_PRIORITY_REDIS_URL", "redis://127.0.0.1:1/0")
     get_settings.cache_clear()
     assert asyncio.run(acquire_slot(MODEL, 0)) is None
+
+
+def test_a_streamed_answer_holds_its_slot_until_the_stream_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections.abc import AsyncIterator
+
+    import redis as sync_redis
+    from gateway_core import identity
+    from gateway_core.http import LiteLLMClient
+    from openai_chat.app import create_app
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response, StreamingResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from tests.unit.asgi_transport import AsgiTransport
+
+    async def master() -> str:
+        return "sk-master"
+
+    monkeypatch.setattr(identity, "get_master_key", master)
+    chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
+
+    checked = threading.Event()  # the test saw the slot held mid-stream
+
+    async def completions(_: Request) -> Response:
+        async def events() -> AsyncIterator[bytes]:
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            await anyio.to_thread.run_sync(checked.wait)
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    fake = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    client = TestClient(create_app(litellm=LiteLLMClient(AsgiTransport(fake))))
+    store = sync_redis.Redis.from_url(REDIS_URL)
+    holders = queue_keys(MODEL)[2]
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True, "priority": 7}
+    with client.stream(
+        "POST", "/v1/chat/completions", headers={"authorization": "Bearer sk-master"}, json=body
+    ) as response:
+        assert response.headers["x-gateway-priority"] == "7"
+        lines = response.iter_lines()
+        try:
+            assert next(lines).startswith("data: ")
+            held_mid_stream = store.zcard(holders)
+        finally:
+            checked.set()
+        assert held_mid_stream == 1
+        assert [line for line in lines if line][-1] == "data: [DONE]"
+    assert store.zcard(holders) == 0
