@@ -3,6 +3,11 @@
 Chat history travels in ``additionalModelRequestFields`` (``enable_history`` / ``session_id``,
 removed before forwarding); the session id comes back in the ``x-session-id`` header. A prompt
 ARN as ``modelId`` is rendered with ``promptVariables`` (``gateway_core.prompts``).
+
+Order of work: a request without a key is refused before its body is read; the body is checked
+against botocore's Converse shapes (``gateway_core.converse.validation``); a request that needs
+a prompt or history has its key validated by LiteLLM before either is touched. A plain turn's
+key is checked by LiteLLM on the chat call itself.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from gateway_core.converse.errors import BedrockError, from_gateway_error, from_
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.converse.response import openai_to_converse
 from gateway_core.converse.stream import StreamTranslator, parse_sse_line
+from gateway_core.converse.validation import validate_converse
 from gateway_core.errors import InvalidRequestError, UpstreamError
 from gateway_core.eventstream import encode_exception
 from gateway_core.forwarding import read_upstream, upstream_request
@@ -32,6 +38,7 @@ from gateway_core.history.turns import (
     open_conversation,
 )
 from gateway_core.http import Upstream, litellm_client
+from gateway_core.identity import bearer_token, identify
 from gateway_core.prioritized import prioritized
 from gateway_core.priority import requested_priority
 from gateway_core.prompts import apply_to_converse, is_prompt_arn, render_prompt
@@ -66,7 +73,9 @@ class Turn:
 
 
 async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
+    bearer_token(request)  # no key, no work
     body = json_object(await request.body(), empty={})
+    validate_converse(body, model_id, stream=stream)
     wanted = None
     extra = body.get("additionalModelRequestFields")
     priority = None
@@ -78,6 +87,8 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
         extra = dict(extra)
         wanted = HistoryRequest.pop_from(extra)
         body["additionalModelRequestFields"] = extra
+    if wanted is not None or is_prompt_arn(model_id):
+        await identify(request)  # before any prompt is fetched or history read: the key must be valid
     if is_prompt_arn(model_id):
         prompt = await render_prompt(model_id, body.pop("promptVariables", None))
         body, model_id = apply_to_converse(prompt, body), prompt.model_id

@@ -4,6 +4,8 @@ A plain request goes upstream byte for byte. Two features rewrite it first:
   * managed prompts: a prompt-ARN ``model`` is rendered into messages (``promptVariables``);
   * chat history: ``enable_history`` / ``session_id`` prepend the stored turns, and the turn is
     stored once the answer is complete (see ``openai_chat.history``).
+A request without a key is refused before its body is read; one that needs a prompt or history
+has its key validated by LiteLLM before either is touched.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gateway_core.errors import InvalidRequestError
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.history.turns import HistoryRequest, open_conversation
 from gateway_core.http import litellm_client
+from gateway_core.identity import bearer_token, identify
 from gateway_core.openai_errors import sse_error_event
 from gateway_core.prioritized import prioritized
 from gateway_core.priority import requested_priority
@@ -31,10 +34,17 @@ _FEATURE_FIELDS = ("enable_history", "session_id", "promptVariables")
 
 
 def parse_chat_body(raw: bytes) -> dict[str, Any]:
+    """The body, with the fields the gateway itself reads type-checked (the rest is LiteLLM's)."""
     body = json_object(raw)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequestError("'stream' must be a boolean", param="stream")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise InvalidRequestError("'model' must be a string", param="model")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise InvalidRequestError("'stream_options' must be an object", param="stream_options")
     return body
 
 
@@ -46,6 +56,7 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def chat_completions(request: Request) -> Response:
+    bearer_token(request)  # no key, no work
     raw = await request.body()
     body = parse_chat_body(raw)
     priority = requested_priority(body)
@@ -74,6 +85,8 @@ async def _relay(request: Request, raw: bytes, body: dict[str, Any]) -> Response
 
     wanted = HistoryRequest.pop_from(body)
     variables = body.pop("promptVariables", None)
+    if wanted is not None or is_prompt_arn(body.get("model")):
+        await identify(request)  # before any prompt is fetched or history read: the key must be valid
     if is_prompt_arn(body.get("model")):
         _messages(body)
         body = apply_to_openai(await render_prompt(body["model"], variables), body)

@@ -22,6 +22,28 @@ _DOCUMENT_TYPES = {
     "txt": "text/plain",
     "md": "text/markdown",
 }
+# Chat-completions fields the translation owns: a Converse field or the route decides them, so
+# additionalModelRequestFields may not set them (a "stream" there would turn a Converse answer
+# into an SSE stream the translation cannot read).
+_RESERVED_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "n",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "tools",
+        "tool_choice",
+        "functions",
+        "function_call",
+        "metadata",
+    }
+)
 _GUARDRAIL_REFUSAL = (
     "guardrailConfig is not applied by this gateway, so the request was refused rather than run "
     "unguarded. Configure the guardrail in LiteLLM (litellm_settings.guardrails) and request it with "
@@ -212,7 +234,13 @@ def converse_to_openai(model_id: str, body: Any, *, stream: bool) -> dict[str, A
     extra = body.get("additionalModelRequestFields") or {}
     if not isinstance(extra, dict):
         raise _fail("additionalModelRequestFields must be an object")
-    openai.update({k: v for k, v in extra.items() if k not in openai})  # e.g. top_k, thinking, guardrails
+    clashing = sorted(set(extra) & _RESERVED_FIELDS)
+    if clashing:
+        raise _fail(
+            f"additionalModelRequestFields.{clashing[0]} is set by the gateway from the Converse request "
+            f"and may not be given here (reserved: {', '.join(sorted(_RESERVED_FIELDS))})"
+        )
+    openai.update(extra)  # e.g. top_k, thinking, guardrails
     if body.get("requestMetadata"):
         openai["metadata"] = {"requestMetadata": body["requestMetadata"]}
     if stream:
