@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from gateway_core import prompts
-from gateway_core.errors import InvalidRequestError
+from gateway_core.errors import InvalidRequestError, PermissionDeniedError
 from gateway_core.prompts import PromptRef, RenderedPrompt, apply_to_converse, apply_to_openai, render_prompt
+from gateway_core.settings import get_settings
 
 CHAT = {
     "name": "p",
@@ -41,7 +43,7 @@ def render(arn: str, variables: Any) -> RenderedPrompt:
 
 
 @pytest.fixture
-def fetched(monkeypatch: pytest.MonkeyPatch) -> list[PromptRef]:
+def fetched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[PromptRef]]:
     calls: list[PromptRef] = []
 
     def fake_fetch(ref: PromptRef) -> dict[str, Any]:
@@ -49,8 +51,25 @@ def fetched(monkeypatch: pytest.MonkeyPatch) -> list[PromptRef]:
         return CHAT
 
     monkeypatch.setattr(prompts, "_fetch", fake_fetch)
+    monkeypatch.delenv("GATEWAY_PROMPT_REGIONS", raising=False)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    get_settings.cache_clear()
     prompts._cache.clear()
-    return calls
+    yield calls
+    get_settings.cache_clear()
+
+
+def test_prompt_regions_are_an_allow_list_checked_before_any_client(
+    fetched: list[PromptRef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(PermissionDeniedError, match=r"region eu-west-1 .* \(allowed: us-east-1;"):
+        render("arn:aws:bedrock:eu-west-1:123456789012:prompt/ABCDEFGHIJ", {"who": {"text": "a"}})
+    assert fetched == [] and prompts._clients == {}
+    monkeypatch.setenv("GATEWAY_PROMPT_REGIONS", "eu-west-1, us-west-2")
+    get_settings.cache_clear()
+    assert render("arn:aws:bedrock:eu-west-1:123456789012:prompt/ABCDEFGHIJ:1", {"who": {"text": "a"}}).model_id == "m"
+    with pytest.raises(PermissionDeniedError, match="allowed: eu-west-1, us-west-2"):
+        render("arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ:1", {"who": {"text": "a"}})
 
 
 def test_arn_parsing() -> None:

@@ -45,9 +45,9 @@ async def _history(
     request: Request, cost: Callable[[dict[str, Any]], int]
 ) -> tuple[str, list[dict[str, Any]], str | None]:
     """(session id, this page's messages with the system prompt first on the first page, next_token)."""
+    caller = await identify(request)
     body = await _json_body(request)
     limit = _limit(body, DEFAULT_MESSAGES_PAGE, MAX_MESSAGES_PAGE)
-    caller = await identify(request)
     session = await find_session(caller, body.get("session_id"))
     key, binding = await token_key(), (caller.owner, "messages", session.session_id)
     token = body.get("next_token")
@@ -72,9 +72,9 @@ async def bedrock_history(request: Request) -> Response:
 
 async def session_ids(request: Request) -> Response:
     """POST /session-ids {"limit"?, "next_token"?} -> the caller's sessions, newest first."""
+    caller = await identify(request)
     body = await _json_body(request)
     limit = _limit(body, 50, MAX_SESSIONS_PAGE)
-    caller = await identify(request)
     key, binding = await token_key(), (caller.owner, "sessions")
     token = body.get("next_token")
     start = open_token(key, token, *binding) if token is not None else None

@@ -2,11 +2,13 @@
 
 ``arn:aws:bedrock:<region>:<account>:prompt/<id>[:<version>]`` is resolved with bedrock-agent
 ``GetPrompt`` in the ARN's region (``AWS_ENDPOINT_URL_BEDROCK_AGENT`` points it elsewhere, as
-the local stack does). TEXT and CHAT templates are rendered with ``promptVariables``
-(``{{name}}`` and ``{{ name }}`` alike); a missing or unknown variable is a 400 naming it. The
-variant's model id, inference configuration, tools and extra model fields apply; values in
-the request win. Versioned prompts are immutable and cached for the life of the warm function;
-the DRAFT (no version) for ``GATEWAY_PROMPT_DRAFT_TTL_S``.
+the local stack does), which must be one of ``GATEWAY_PROMPT_REGIONS`` (default: the function's
+own region), so a caller cannot make us build clients for arbitrary regions. TEXT and CHAT
+templates are rendered with ``promptVariables`` (``{{name}}`` and ``{{ name }}`` alike); a
+missing or unknown variable is a 400 naming it. The variant's model id, inference
+configuration, tools and extra model fields apply; values in the request win. Versioned
+prompts are immutable and cached for the life of the warm function; the DRAFT (no version)
+for ``GATEWAY_PROMPT_DRAFT_TTL_S``.
 """
 
 from __future__ import annotations
@@ -173,8 +175,21 @@ def _substitute(blocks: list[dict[str, Any]], values: dict[str, str]) -> list[di
     return [{**b, "text": render(b["text"])} if isinstance(b.get("text"), str) else dict(b) for b in blocks]
 
 
+def _check_region(ref: PromptRef) -> None:
+    """Only the allowed regions get a client (so clients stay few), and only after this check."""
+    allowed = get_settings().prompt_regions
+    if ref.region not in allowed:
+        raise PermissionDeniedError(
+            f"Prompts in region {ref.region} are not served by this gateway "
+            f"(allowed: {', '.join(sorted(allowed)) or 'none'}; GATEWAY_PROMPT_REGIONS)",
+            param="model",
+        )
+
+
 async def render_prompt(arn: str, raw_variables: Any) -> RenderedPrompt:
+    """Call it only for a caller whose key is known valid: it may call bedrock-agent."""
     ref = PromptRef.parse(arn)
+    _check_region(ref)
     values = _variables(raw_variables)
     prompt = await _get_prompt(ref)
     variants = prompt.get("variants") or []

@@ -22,6 +22,8 @@ This module is the only place that knows the environment variable names.
 | GATEWAY_PRIORITY_LIMITS               | {}                      | JSON {model: requests in flight at once}  |
 | GATEWAY_PRIORITY_KEY_PREFIX           | gateway:admission       | prefix of the queues' Redis keys          |
 | GATEWAY_PRIORITY_MAX_WAIT_S           | 60                      | longest wait in a queue; then 503         |
+| GATEWAY_PROMPT_REGIONS                | (the function's region) | regions prompt ARNs may name, comma-      |
+|                                       |                         | separated (AWS_REGION when unset)         |
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ def _limits(raw: str) -> dict[str, int]:
     ):
         raise ValueError("GATEWAY_PRIORITY_LIMITS must be a JSON object of model name to a positive integer")
     return limits
+def _regions(environ: Mapping[str, str]) -> frozenset[str]:
+    listed = environ.get("GATEWAY_PROMPT_REGIONS") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    return frozenset(region.strip() for region in (listed or "").split(",") if region.strip())
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class Settings:
     priority_limits: Mapping[str, int] = field(default_factory=dict)
     priority_key_prefix: str = "gateway:admission"
     priority_max_wait_s: float = 60.0
+    prompt_regions: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -94,6 +100,7 @@ class Settings:
             priority_limits=_limits(environ.get("GATEWAY_PRIORITY_LIMITS", "")),
             priority_key_prefix=environ.get("GATEWAY_PRIORITY_KEY_PREFIX", default.priority_key_prefix),
             priority_max_wait_s=float(environ.get("GATEWAY_PRIORITY_MAX_WAIT_S", default.priority_max_wait_s)),
+            prompt_regions=_regions(environ),
         )
 
 
