@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway_core.errors import UpstreamError
 from gateway_core.http import LiteLLMClient, Upstream, UpstreamRequest
+from gateway_core.internals import public_headers
 from gateway_core.request_record import current_record, note_usage, usage_from_json_tail
 from gateway_core.stream_usage import SseUsage
 
@@ -53,7 +54,8 @@ def upstream_request(request: Request, content: bytes, path: str | None = None) 
 
 
 def relay_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
-    return {k: v for k, v in headers if k not in _HOP_BY_HOP and k != "content-encoding"}
+    """LiteLLM's end-to-end headers, without its internal ones (``gateway_core.internals``)."""
+    return public_headers({k: v for k, v in headers if k not in _HOP_BY_HOP and k != "content-encoding"})
 
 
 async def read_upstream(response: Upstream) -> bytes:

@@ -23,6 +23,7 @@ from gateway_core.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from gateway_core.internals import public_message
 
 __all__ = [
     "BedrockError",
@@ -85,9 +86,11 @@ def _message(body: Any) -> str:
 
 
 def from_litellm_error(status: int, body: Any) -> BedrockError:
-    """Map a LiteLLM error answer onto the Bedrock exception a Bedrock client expects."""
-    message = _message(body)
-    lowered = message.lower()
+    """Map a LiteLLM error answer onto the Bedrock exception a Bedrock client expects (its message
+    without LiteLLM's internals: ``gateway_core.internals``)."""
+    raw = _message(body)
+    lowered = raw.lower()
+    message = public_message(raw)
     if "budget" in lowered and ("exceeded" in lowered or "exhausted" in lowered):
         # Not retryable, so not ThrottlingException (boto3 would retry it): access is denied.
         return BedrockError(403, "AccessDeniedException", f"Budget exhausted: {message}")
