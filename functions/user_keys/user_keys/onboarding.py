@@ -55,6 +55,7 @@ PRIVILEGED_FIELDS = (
     "blocked",
 )
 ALLOWED_FIELDS = ("user_alias", "key_alias", "metadata", "duration")
+_OBJECT_FIELDS = frozenset({"metadata"})  # the others are strings
 _IDENTITY_FIELDS = ("user_id", "user_email")
 
 _jwks: JwksCache | None = None
@@ -88,6 +89,11 @@ def _user_fields(claims: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]
         raise InvalidRequestError(
             f"Unsupported fields: {', '.join(unknown)} (allowed: {', '.join(ALLOWED_FIELDS)})", param=unknown[0]
         )
+    for name in ALLOWED_FIELDS:
+        if name in body and not isinstance(body[name], dict if name in _OBJECT_FIELDS else str):
+            raise InvalidRequestError(
+                f"{name} must be {'an object' if name in _OBJECT_FIELDS else 'a string'}", param=name
+            )
     groups = claims.get(config.groups_claim) or []
     teams = sorted({config.group_teams[g] for g in groups if isinstance(g, str) and g in config.group_teams})
     fields = {
@@ -105,7 +111,9 @@ async def new_user(request: Request) -> Response:
     token = bearer_token(request)
     master = await get_master_key()
     if token.startswith("sk-") or (master and hmac.compare_digest(token.encode(), master.encode())):
-        return await forward(litellm_client(request), upstream_request(request, await request.body()), stream=False)
+        raw = await request.body()
+        json_object(raw, empty={})  # LiteLLM (which admits admins only) gets the bytes, but only sane JSON
+        return await forward(litellm_client(request), upstream_request(request, raw), stream=False)
     config = get_config()
     if not config.enabled:
         raise AuthenticationError("Okta onboarding is not configured on this gateway (OKTA_ISSUER); use a LiteLLM key")
