@@ -17,7 +17,8 @@ import sys
 import httpx
 import uvicorn
 from gateway_core.aiohttp_transport import AiohttpTransport
-from gateway_core.errors import UpstreamError
+from gateway_core.body_limit import limited_receive
+from gateway_core.errors import PayloadTooLargeError, UpstreamError
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_response
@@ -51,9 +52,15 @@ class LiteLLMPassthrough:
         self.client = LiteLLMClient(AiohttpTransport())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
+        request = Request(scope, limited_receive(scope, receive))
         try:
-            response = await forward(self.client, upstream_request(request, await request.body()), stream=True)
+            body = await request.body()
+        except PayloadTooLargeError:  # API Gateway's own answer past 10 MB (the functions answer in their shape)
+            await JSONResponse({"message": "Request Too Long"}, 413)(scope, receive, send)
+            return
+        try:
+            # forward() relays LiteLLM's headers without its internal ones (gateway_core.internals).
+            response = await forward(self.client, upstream_request(request, body), stream=True)
         except UpstreamError as error:  # LiteLLM down or stalled: a gateway status (502/504), never a 500
             response = openai_error_response(error)
         await response(scope, receive, send)

@@ -6,6 +6,7 @@ answers of the parser and of the Converse validation."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -191,4 +192,21 @@ def test_openai_route_type_checks_the_fields_it_reads(body: dict[str, Any], para
     client = TestClient(openai_app(litellm=LiteLLMClient(AsgiTransport(upstream.app()))))
     response = client.post("/v1/chat/completions", content=json.dumps(body), headers={"Authorization": "Bearer k"})
     assert response.status_code == 400 and response.json()["error"]["param"] == param
+    assert upstream.calls == []
+
+
+def test_bodies_past_ten_megabytes_are_413_in_each_interfaces_shape() -> None:
+    too_big = b'{"messages": ["' + b"x" * (10 * 1024 * 1024) + b'"]}'
+    client, upstream = _bedrock()
+    response = client.post("/bedrock/model/m/converse", content=too_big, headers={"Authorization": "Bearer sk-a"})
+    assert (response.status_code, response.headers["x-amzn-ErrorType"]) == (413, "ValidationException")
+    assert response.json() == {"message": "Request body is larger than 10485760 bytes, the gateway's limit"}
+    openai = TestClient(openai_app(litellm=LiteLLMClient(AsgiTransport(upstream.app()))))
+
+    def chunks() -> Iterator[bytes]:  # no content-length: counted as it arrives
+        for start in range(0, len(too_big), 1 << 20):
+            yield too_big[start : start + (1 << 20)]
+
+    response = openai.post("/v1/chat/completions", content=chunks(), headers={"Authorization": "Bearer sk-a"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
     assert upstream.calls == []

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway_core import tracing
+from gateway_core.body_limit import BodyLimitMiddleware
 from gateway_core.http import LiteLLMClient
 from gateway_core.observability import AccessLogMiddleware, configure_logging
 
@@ -46,12 +47,12 @@ def function_app(
     litellm: LiteLLMClient | None = None,
 ) -> Starlette:
     """A function's app: its routes plus the readiness route, access logs with the overhead
-    header, its interface's error shapes, the shared lifespan, and its LiteLLM client in
+    header, API Gateway's body limit, its interface's error shapes, the shared lifespan, and its LiteLLM client in
     ``app.state.litellm`` (the real transport unless a test passes another)."""
     configure_logging()
     app = Starlette(
         routes=[*routes, Route("/health", health, methods=["GET"])],
-        middleware=[Middleware(AccessLogMiddleware)],
+        middleware=[Middleware(AccessLogMiddleware), Middleware(BodyLimitMiddleware)],
         exception_handlers=dict(exception_handlers),
         lifespan=lifespan,
     )

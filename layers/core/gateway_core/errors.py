@@ -5,6 +5,7 @@
      ├── AuthenticationError      401  no key, or a key LiteLLM does not accept
      ├── PermissionDeniedError    403  a valid identity asking for more than it may
      ├── NotFoundError            404  no such resource *for this caller* (sessions, prompts)
+     ├── PayloadTooLargeError     413  a body past API Gateway's 10 MB
      ├── ServiceUnavailableError  503  a store we depend on (DynamoDB, bedrock-agent) failed
      └── UpstreamError                 LiteLLM could not give an answer
           ├── UpstreamUnavailableError 502  connection refused, reset, DNS, protocol error
@@ -23,6 +24,7 @@ __all__ = [
     "GatewayError",
     "InvalidRequestError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "ServiceUnavailableError",
     "UpstreamError",
@@ -65,6 +67,12 @@ class NotFoundError(GatewayError):
     status_code = 404
     openai_type = "not_found_error"
     code = "not_found"
+
+
+class PayloadTooLargeError(GatewayError):
+    status_code = 413
+    openai_type = "invalid_request_error"
+    code = "request_too_large"
 
 
 class ServiceUnavailableError(GatewayError):

@@ -19,6 +19,7 @@ from gateway_core.errors import (
     GatewayError,
     InvalidRequestError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -67,6 +68,8 @@ def bedrock_error_response(error: BedrockError) -> JSONResponse:
 def from_gateway_error(error: GatewayError) -> BedrockError:
     if isinstance(error, InvalidRequestError):
         return BedrockError(400, "ValidationException", error.message)
+    if isinstance(error, PayloadTooLargeError):
+        return BedrockError(413, "ValidationException", error.message)
     if isinstance(error, (AuthenticationError, PermissionDeniedError)):
         return BedrockError(403, "AccessDeniedException", error.message)
     if isinstance(error, NotFoundError):
