@@ -116,7 +116,9 @@ def test_api_gateway_request_id_is_used_when_the_web_adapter_passes_it(
     client, transport = _client(monkeypatch)
     context = json.dumps({"resourcePath": "/v1/chat/completions", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"})
     response = client.post(
-        "/v1/chat/completions", json={"model": "m", "messages": []}, headers={"x-amzn-request-context": context}
+        "/v1/chat/completions",
+        json={"model": "m", "messages": []},
+        headers={"x-amzn-request-context": context, "Authorization": "Bearer sk-a"},
     )
     assert response.headers["x-gateway-request-id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
     assert dict(transport.requests[0].headers)["x-litellm-call-id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
@@ -127,7 +129,11 @@ def test_stream_tokens_without_showing_the_caller_a_usage_chunk(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client, transport = _client(monkeypatch)
-    response = client.post("/v1/chat/completions", json={"model": "m", "stream": True, "messages": []})
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "m", "stream": True, "messages": []},
+        headers={"Authorization": "Bearer k"},
+    )
     assert b'"usage"' not in response.content and response.content.endswith(b"data: [DONE]\n\n")
     assert json.loads(transport.requests[0].content)["stream_options"] == {"include_usage": True}
     emf = _emf(capsys.readouterr().out, response.headers["x-gateway-request-id"])

@@ -75,6 +75,9 @@ class Turn:
 async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
     bearer_token(request)  # no key, no work
     body = json_object(await request.body(), empty={})
+    identified = is_prompt_arn(model_id)
+    if identified:
+        await identify(request)  # a prompt will be fetched: the key must be valid first
     validate_converse(body, model_id, stream=stream)
     wanted = None
     extra = body.get("additionalModelRequestFields")
@@ -87,8 +90,8 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
         extra = dict(extra)
         wanted = HistoryRequest.pop_from(extra)
         body["additionalModelRequestFields"] = extra
-    if wanted is not None or is_prompt_arn(model_id):
-        await identify(request)  # before any prompt is fetched or history read: the key must be valid
+    if wanted is not None and not identified:
+        await identify(request)  # history will be read: the key must be valid first
     if is_prompt_arn(model_id):
         prompt = await render_prompt(model_id, body.pop("promptVariables", None))
         body, model_id = apply_to_converse(prompt, body), prompt.model_id
