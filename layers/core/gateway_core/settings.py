@@ -49,6 +49,8 @@ def _limits(raw: str) -> dict[str, int]:
     ):
         raise ValueError("GATEWAY_PRIORITY_LIMITS must be a JSON object of model name to a positive integer")
     return limits
+
+
 def _regions(environ: Mapping[str, str]) -> frozenset[str]:
     listed = environ.get("GATEWAY_PROMPT_REGIONS") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     return frozenset(region.strip() for region in (listed or "").split(",") if region.strip())
