@@ -42,7 +42,11 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.lock
 	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/checkov.lock
 	touch $@
 
-dev: install
+# The preflight (standard library only) runs before the installs: a machine that cannot run the
+# stack (no Prisma engines and no offline tool, no node/psql) is told so in seconds, not minutes.
+dev:
+	@$(PYTHON) -m local.preflight
+	@$(MAKE) --no-print-directory install
 	$(VENV)/bin/python -m local
 
 test: install lint check-infra

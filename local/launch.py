@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,6 +41,8 @@ def launch_stack(
     child_env = {k: v for k, v in os.environ.items() if k not in _INHERITED_OVERRIDES}
     child_env.update({k: str(v) for k, v in ports.items()}, LOCAL_DATA_DIR=str(data_dir), **env)
     log_path = data_dir / "stack.out"
+    if log_path.exists():
+        log_path.replace(data_dir / "stack.out.1")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "local"], env=child_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
@@ -48,7 +51,12 @@ def launch_stack(
     deadline = time.monotonic() + timeout
     while not (_ready(health) and "] ready in " in log_path.read_text(errors="replace")):
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            if process.poll() is None:  # timed out: Ctrl-C stops its children too, kill would not
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             raise StackStartError(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
         time.sleep(0.5)
     return process

@@ -3,6 +3,7 @@ stopped with every descendant (LiteLLM starts engine helpers in process groups o
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["Child", "free_port", "port_in_use", "spawn", "wait_http"]
+__all__ = ["Child", "free_port", "port_in_use", "relevant_lines", "rotate_logs", "spawn", "wait_http"]
 
 
 @dataclass
@@ -27,11 +28,11 @@ class Child:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def log_tail(self, lines: int = 30) -> str:
+    def relevant_lines(self) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return relevant_lines(self.log_path.read_text(errors="replace"))
         except OSError:
-            return ""
+            return "(no log)"
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM the process and all its descendants, SIGKILL whatever is left after ``timeout``."""
@@ -56,9 +57,40 @@ class Child:
             self.process.wait(5)
 
 
+# Lines that say what went wrong, in the logs of the stack's components (Python, uvicorn,
+# Prisma, Node, Java): a start failure quotes these, not pages of routine output.
+_TROUBLE = re.compile(
+    r"error|exception|fatal|failed|cannot|can't|unable|denied|refused|not found|no such|address already in use",
+    re.IGNORECASE,
+)
+
+
+def relevant_lines(log: str, most: int = 12) -> str:
+    """The lines of ``log`` that name a problem (the last ``most`` of them) and its last line;
+    the last ``most`` lines when none does."""
+    lines = [line.rstrip() for line in log.splitlines() if line.strip()]
+    if not lines:
+        return "(the log is empty)"
+    trouble = [line for line in lines if _TROUBLE.search(line)]
+    if not trouble:
+        return "\n".join(lines[-most:])
+    picked = trouble[-most:]
+    if lines[-1] not in picked:
+        picked.append(lines[-1])
+    return "\n".join(picked)
+
+
+def rotate_logs(log_dir: Path) -> None:
+    """Start a run with empty logs: each log of the previous run is kept as ``<name>.1``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for path in log_dir.iterdir():
+        if path.is_file() and not path.name.endswith(".1"):
+            path.replace(path.with_name(path.name + ".1"))
+
+
 def spawn(name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path, cwd: Path | None = None) -> Child:
     log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log:
+    with log_path.open("ab") as log:  # the run's logs were rotated at its start (rotate_logs)
         # A session of its own: a terminal Ctrl-C reaches only the supervisor, which then stops
         # the children in order instead of racing them.
         process = subprocess.Popen(  # noqa: S603 (argv built by us)

@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from local import preflight
 from local.dynamodb import create_tables
 from local.litellm_config import write_config
 from local.postgres import start_postgres
-from local.processes import Child, free_port, port_in_use, spawn, wait_http
+from local.processes import Child, free_port, port_in_use, relevant_lines, rotate_logs, spawn, wait_http
 from local.template import REPO_ROOT, load_routes, load_template
 from local.tls import ensure_certificate
 from local.xray_collector import free_udp_port
@@ -96,6 +97,7 @@ class Stack:
     dynamodb_url: str = ""
     tls_port: int | None = None
     xray_port: int = 0
+    offline_tool: Path | None = None  # litellm-offline-db, where Prisma's engines cannot be fetched
 
     @property
     def logs(self) -> Path:
@@ -115,15 +117,14 @@ class Stack:
     def wait(self, child: Child, url: str, timeout: float, what: str, cafile: Path | None = None) -> None:
         if not wait_http(url, timeout, child.alive, cafile):
             state = "exited" if not child.alive() else f"did not answer within {timeout:.0f} s"
-            raise RuntimeError(f"{what} {state}; last log lines ({child.log_path}):\n{child.log_tail()}")
+            raise RuntimeError(f"{what} {state}; from its log ({child.log_path}):\n{child.relevant_lines()}")
 
 
-def _litellm_environment(venv: Path, database_url: str, cache_dir: Path) -> dict[str, str]:
-    """The environment LiteLLM needs for Postgres, via the offline Prisma tool when present."""
-    tool = Path(os.environ.get("LITELLM_OFFLINE_DB", REPO_ROOT.parent / "shared" / "litellm-offline-db"))
+def _litellm_environment(venv: Path, database_url: str, cache_dir: Path, tool: Path | None) -> dict[str, str]:
+    """The environment LiteLLM needs for Postgres, via the offline Prisma tool when it is used."""
     env = {"DATABASE_URL": database_url, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    if not (tool / "prepare").exists():
-        return env  # Prisma downloads its engines itself where the network allows it
+    if tool is None:
+        return env  # Prisma downloads its engines itself where the network allows it (preflight)
     say("preparing the LiteLLM database (Prisma engine shim, migrations)")
     result = subprocess.run(  # noqa: S603
         [str(tool / "prepare"), str(venv), database_url, str(cache_dir)],
@@ -133,12 +134,16 @@ def _litellm_environment(venv: Path, database_url: str, cache_dir: Path) -> dict
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"litellm-offline-db prepare failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"litellm-offline-db prepare failed:\n{relevant_lines(result.stderr)}")
     for line in result.stdout.splitlines():
         name, _, value = line.removeprefix("export ").partition("=")
         parsed = shlex.split(value)[0] if value else ""
         env[name] = parsed.replace("$PATH", os.environ.get("PATH", ""))
     return env
+
+
+def _litellm_venv() -> Path:
+    return Path(os.environ.get("LITELLM_VENV", REPO_ROOT / ".venv-litellm"))
 
 
 def _deployed_litellm_setting(name: str) -> str:
@@ -214,10 +219,9 @@ def run(stack: Stack) -> int:
     )
     database_url, stack.stop_postgres = start_postgres(stack.data_dir / "pgdata")
     stack.database_note = "DATABASE_URL" if stack.stop_postgres is None else f"embedded ({stack.data_dir / 'pgdata'})"
-    venv = Path(os.environ.get("LITELLM_VENV", REPO_ROOT / ".venv-litellm"))
-    if not (venv / "bin" / "litellm").exists():
-        raise RuntimeError(f"no LiteLLM in {venv}: run `make install` (or set LITELLM_VENV)")
-    litellm_env = {**base_env, **_litellm_environment(venv, database_url, stack.data_dir / "prisma-cache")}
+    venv = _litellm_venv()
+    cache_dir = stack.data_dir / "prisma-cache"
+    litellm_env = {**base_env, **_litellm_environment(venv, database_url, cache_dir, stack.offline_tool)}
     litellm_env["LITELLM_MASTER_KEY"] = stack.master_key
     # The admin UI is served through the gateway (/ui): LiteLLM's redirects (after login) must
     # name the gateway, as PROXY_BASE_URL does in AWS, not LiteLLM's own address.
@@ -295,15 +299,25 @@ def run(stack: Stack) -> int:
         for child in stack.children:
             if not child.alive():
                 raise RuntimeError(
-                    f"{child.name} exited ({child.process.returncode}); last log lines:\n{child.log_tail()}"
+                    f"{child.name} exited ({child.process.returncode}); from its log ({child.log_path}):\n"
+                    + child.relevant_lines()
                 )
         time.sleep(0.5)
 
 
 def main() -> int:
+    try:  # before anything starts: a machine that cannot run the stack hears why at once
+        offline_tool = preflight.check()
+    except preflight.PreflightError as exc:
+        say(f"cannot start: {exc}")
+        return 1
+    if not (_litellm_venv() / "bin" / "litellm").exists():
+        say(f"cannot start: no LiteLLM in {_litellm_venv()}; run `make install` (or set LITELLM_VENV).")
+        return 1
     data_dir = Path(os.environ.get("LOCAL_DATA_DIR", REPO_ROOT / ".local")).resolve()
-    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    rotate_logs(data_dir / "logs")
     stack = Stack(data_dir, Ports.resolve(), os.environ.get("LITELLM_MASTER_KEY", "sk-local-master"))
+    stack.offline_tool = offline_tool
     if os.environ.get("GATEWAY_TLS_PORT"):
         stack.tls_port = int(os.environ["GATEWAY_TLS_PORT"]) or free_port()
     signal.signal(signal.SIGINT, _on_signal)
