@@ -34,6 +34,7 @@ from types import FrameType
 from local import preflight
 from local.dynamodb import create_tables
 from local.litellm_config import write_config
+from local.okta import okta_dir
 from local.postgres import start_postgres
 from local.processes import Child, free_port, port_in_use, relevant_lines, rotate_logs, spawn, wait_http
 from local.template import REPO_ROOT, load_routes, load_template
@@ -97,6 +98,7 @@ class Stack:
     dynamodb_url: str = ""
     tls_port: int | None = None
     xray_port: int = 0
+    okta_issuer: str = ""
     offline_tool: Path | None = None  # litellm-offline-db, where Prisma's engines cannot be fetched
 
     @property
@@ -142,6 +144,18 @@ def _litellm_environment(venv: Path, database_url: str, cache_dir: Path, tool: P
     return env
 
 
+def _data_dir_prefix(stack: Stack) -> str:
+    default = (REPO_ROOT / ".local").resolve()
+    return "" if stack.data_dir == default else f"LOCAL_DATA_DIR={stack.data_dir} "
+
+
+def _redis_note() -> str:
+    host = os.environ.get("REDIS_HOST")
+    if host:
+        return f"{host}:{os.environ.get('REDIS_PORT', '6379')} (REDIS_HOST)"
+    return "not used (set REDIS_HOST to share rate limits across LiteLLM instances, as in AWS)"
+
+
 def _litellm_venv() -> Path:
     return Path(os.environ.get("LITELLM_VENV", REPO_ROOT / ".venv-litellm"))
 
@@ -159,7 +173,10 @@ def _banner(stack: Stack, elapsed: float) -> str:
         "",
         f"  gateway        {base}   (GET /health)",
         *(
-            [f"  HTTPS gateway  https://127.0.0.1:{stack.tls_port}   (CA: {stack.data_dir / 'tls' / 'cert.pem'})"]
+            [
+                f"  HTTPS gateway  https://127.0.0.1:{stack.tls_port}   (CA: {stack.data_dir / 'tls' / 'cert.pem'})",
+                f"                 for boto3: export AWS_CA_BUNDLE={stack.data_dir / 'tls' / 'cert.pem'}",
+            ]
             if stack.tls_port
             else []
         ),
@@ -169,6 +186,15 @@ def _banner(stack: Stack, elapsed: float) -> str:
         f"  fake provider  http://127.0.0.1:{stack.ports.fake}   (models: fake-gpt, fake-embedding)",
         f"  DynamoDB       {stack.dynamodb_url}",
         f"  Postgres       {stack.database_note}",
+        *(
+            [
+                f"  Okta (local)   {stack.okta_issuer}",
+                f"  Okta token     {_data_dir_prefix(stack)}{sys.executable} -m local.okta token alice",
+            ]
+            if stack.okta_issuer
+            else []
+        ),
+        f"  Redis          {_redis_note()}",
         f"  master key     {stack.master_key}",
         f"  logs           {stack.logs}/",
         f"  metrics        EMF lines in {stack.logs / 'gateway.log'} (CloudWatch namespace GenAIGateway)",
@@ -192,6 +218,28 @@ def _banner(stack: Stack, elapsed: float) -> str:
     return "\n".join(f"[local] {line}" if line else "[local]" for line in lines)
 
 
+def _start_local_okta(stack: Stack, env: dict[str, str]) -> dict[str, str]:
+    """The local Okta issuer (LOCAL_OKTA=1); returns what the gateway needs to trust it."""
+    folder = okta_dir(stack.data_dir)
+    (folder / "issuer.json").unlink(missing_ok=True)  # the previous run's port
+    say("Okta issuer (local, HTTPS)")
+    child = stack.start(
+        "okta", [sys.executable, "-m", "local.okta", "serve"], {**env, "LOCAL_DATA_DIR": str(stack.data_dir)}
+    )
+    deadline = time.monotonic() + 30
+    while not (folder / "issuer.json").exists():
+        if not child.alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the local Okta issuer did not start; from its log:\n{child.relevant_lines()}")
+        time.sleep(0.1)
+    state = json.loads((folder / "issuer.json").read_text())
+    cert = folder / "tls" / "cert.pem"
+    stack.wait(child, f"{state['issuer']}/.well-known/openid-configuration", 30, "the local Okta issuer", cafile=cert)
+    stack.okta_issuer = state["issuer"]
+    # The issuer's self-signed certificate is the gateway's trust store (local only: nothing else
+    # the gateway calls here speaks HTTPS).
+    return {"OKTA_ISSUER": state["issuer"], "OKTA_AUDIENCE": state["audience"], "SSL_CERT_FILE": str(cert)}
+
+
 def _on_signal(signum: int, _: FrameType | None) -> None:
     raise Shutdown(signal.Signals(signum).name)
 
@@ -205,6 +253,8 @@ def run(stack: Stack) -> int:
     say(f"fake provider on 127.0.0.1:{stack.ports.fake}")
     fake = stack.start("fake-provider", [py, "-m", "fake_provider", "--port", str(stack.ports.fake)], base_env)
     fake_url = f"http://127.0.0.1:{stack.ports.fake}"
+
+    okta_env = _start_local_okta(stack, base_env) if os.environ.get("LOCAL_OKTA") == "1" else {}
 
     moto = None
     stack.dynamodb_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", "")
@@ -266,6 +316,7 @@ def run(stack: Stack) -> int:
         "POWERTOOLS_SERVICE_NAME": "gateway-local",
         "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{stack.xray_port}",  # tracing on, to the collector
     }
+    gateway_env.update(okta_env)
     for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
         gateway_env.pop(variable, None)
     say(f"gateway on 127.0.0.1:{stack.ports.gateway}")

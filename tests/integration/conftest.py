@@ -19,6 +19,7 @@ import pytest
 from openai import OpenAI
 
 from local.launch import StackStartError, launch_stack
+from local.okta import okta_dir
 from local.processes import free_port, port_in_use
 from local.template import REPO_ROOT
 from tests.integration.okta_issuer import AUDIENCE as OKTA_AUDIENCE
@@ -27,6 +28,7 @@ from tests.integration.okta_issuer import OktaIssuer
 MASTER_KEY = "sk-local-master"  # the events/*.json fixtures carry it too
 JWKS_MIN_REFRESH_S = 1.0
 OKTA_GROUP_TEAMS = {"okta-engineering": "team-engineering"}
+STACK_DATA_DIR = REPO_ROOT / ".local" / "test-stack"
 IDENTITY_CACHE_TTL_S = 5.0  # the product default (gateway_core.settings): the revocation tests measure it
 # The machine's Redis holds the admission queues, under a prefix of this session's own.
 PRIORITY_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -51,7 +53,7 @@ class LocalStack:
 
 @pytest.fixture(scope="session")
 def okta() -> Iterator[OktaIssuer]:
-    issuer = OktaIssuer(REPO_ROOT / ".local" / "test-okta-tls")
+    issuer = OktaIssuer(okta_dir(STACK_DATA_DIR), OKTA_AUDIENCE)  # `python -m local.okta token` signs for it
     yield issuer
     issuer.close()
 
@@ -62,7 +64,7 @@ def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
         name: free_port()
         for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")
     }
-    data_dir = REPO_ROOT / ".local" / "test-stack"
+    data_dir = STACK_DATA_DIR
     env = {"LITELLM_MASTER_KEY": MASTER_KEY}
     env.update(
         OKTA_ISSUER=okta.url,
