@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import sys
+from email.utils import formatdate
 
 import httpx
 import uvicorn
@@ -24,7 +25,7 @@ from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_response
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from local.template import LITELLM, FunctionSpec, Route, functions, load_routes, load_template
 
@@ -66,6 +67,20 @@ class LiteLLMPassthrough:
         await response(scope, receive, send)
 
 
+def _one_date_header(send: Send) -> Send:
+    """One ``date`` header on every answer, the gateway's own, as API Gateway answers: LiteLLM's
+    (relayed by the passthrough and the functions) is dropped (uvicorn's is off, see main)."""
+
+    async def send_with_date(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != b"date"]
+            headers.append((b"date", formatdate(usegmt=True).encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_date
+
+
 class LocalApiGateway:
     def __init__(
         self,
@@ -86,6 +101,9 @@ class LocalApiGateway:
             return
         if scope["type"] != "http":
             return
+        await self._route(scope, receive, _one_date_header(send))
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == "/health" and scope["method"] in {"GET", "HEAD"}:
             await (await self._health())(scope, receive, send)
             return
@@ -163,6 +181,7 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=60,
+        date_header=False,  # the gateway sets the one date header itself (_one_date_header)
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
     )

@@ -1,0 +1,35 @@
+"""The local stack behaves like the deployed one where a client can tell: one ``date`` header on
+every answer (API Gateway's), whoever produced the body."""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+
+import httpx
+import pytest
+
+from tests.integration.conftest import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/models", None),  # LiteLLM, through the passthrough (LiteLLM sends its own date)
+        ("POST", "/v1/chat/completions", {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]}),
+        (
+            "POST",
+            "/chat/completions",
+            {"model": "fake-gpt", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        ),
+        ("GET", "/health", None),  # the local gateway's own
+        ("GET", "/no-such-route", None),  # API Gateway's 403
+    ],
+)
+def test_one_date_header(stack: LocalStack, method: str, path: str, body: dict[str, object] | None) -> None:
+    headers = {"Authorization": f"Bearer {stack.master_key}"}
+    response = httpx.request(method, f"{stack.gateway_url}{path}", headers=headers, json=body, timeout=30)
+    dates = response.headers.get_list("date")
+    assert len(dates) == 1, dates
+    assert parsedate_to_datetime(dates[0]).tzinfo is not None
