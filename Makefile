@@ -11,7 +11,11 @@ INFRA_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1
 # machine (the Lambda-shaped check reuses this build); `make check-infra LAMBDA_ARCH=arm64` builds
 # what deploys (template default), which proves arm64 wheels exist for every dependency.
 LAMBDA_ARCH ?= x86_64
-PIP_FLAGS := --quiet --disable-pip-version-check
+PIP_FLAGS := --disable-pip-version-check --progress-bar off
+# Install progress, one line per package: `[.venv 12/107] Collecting boto3==…`; errors in full.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+progress = awk -v name=$(1) -v total=$$(grep -c '==' $(2)) '/^Collecting /{n++; printf "[%s %d/%d] %s\n", name, n, total, $$2; fflush(); next} /^Installing collected/{printf "[%s] unpacking %d packages\n", name, total; fflush(); next} /^Successfully installed/{printf "[%s] installed\n", name; fflush(); next} /(^Looking in |is ignored: it is neither a file nor a directory)/{next} /^ *(Downloading|Using cached|Obtaining|Requirement already|Preparing|Building|Created wheel|Stored in|Attempting|Found existing|Uninstalling|Successfully uninstalled|Getting requirements|Installing build)/{next} {print; fflush()}'
 
 .PHONY: install dev test test-unit check-infra lambda-check smoke bench lint lock litellm-image clean
 
@@ -21,32 +25,32 @@ install: $(VENV)/.installed $(LITELLM_VENV)/.installed
 # the functions on sys.path, as the Lambda runtime does with /opt/python and the code root.
 $(VENV)/.installed: requirements/app.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements/app.lock
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements/app.lock 2>&1 | $(call progress,$(VENV),requirements/app.lock)
 	printf '%s\n' "$(CURDIR)" "$(CURDIR)/layers/core" > $$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/gateway-dev.pth
 	touch $@
 
 # LiteLLM in its own venv: it pins its own fastapi/boto3, and our code never imports it.
 $(LITELLM_VENV)/.installed: requirements/litellm.lock
 	$(PYTHON) -m venv $(LITELLM_VENV)
-	$(LITELLM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/litellm.lock
+	$(LITELLM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/litellm.lock 2>&1 | $(call progress,$(LITELLM_VENV),requirements/litellm.lock)
 	touch $@
 
 # aws-sam-cli and checkov each pin their own boto3 (and more), so each gets its own venv.
 $(SAM_VENV)/.installed: requirements/sam.lock
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/sam.lock
+	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/sam.lock 2>&1 | $(call progress,$(SAM_VENV),requirements/sam.lock)
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements/checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/checkov.lock
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/checkov.lock 2>&1 | $(call progress,$(CHECKOV_VENV),requirements/checkov.lock)
 	touch $@
 
 # The preflight (standard library only) runs before the installs: a machine that cannot run the
 # stack (no Prisma engines and no offline tool, no node/psql) is told so in seconds, not minutes.
 dev:
 	@$(PYTHON) -m local.preflight
-	@$(MAKE) --no-print-directory install
+	@$(MAKE) --no-print-directory -j2 install
 	$(VENV)/bin/python -m local
 
 test: install lint check-infra
