@@ -35,18 +35,23 @@ class Child:
             return "(no log)"
 
     def stop(self, timeout: float = 15) -> None:
-        """SIGTERM the process and all its descendants, SIGKILL whatever is left after ``timeout``."""
+        """SIGTERM the process, then whatever of its descendants outlives it, SIGKILL whatever is
+        left after ``timeout``. The root goes first so it stops its own helpers in order (LiteLLM
+        logs an error when its Prisma engine dies under it)."""
         try:
             root = psutil.Process(self.process.pid)
             family = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             family = []
-        for proc in family:
-            try:
-                proc.terminate()
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(family, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        for group in (family[:1], family[1:]):
+            for proc in group:
+                try:
+                    proc.terminate()
+                except psutil.NoSuchProcess:
+                    pass
+            psutil.wait_procs(group, timeout=max(0.1, deadline - time.monotonic()))
+        alive = [proc for proc in family if _running(proc)]
         for proc in alive:
             try:
                 proc.kill()
@@ -55,6 +60,13 @@ class Child:
         psutil.wait_procs(alive, timeout=5)
         if self.process.poll() is None:
             self.process.wait(5)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 # Lines that say what went wrong, in the logs of the stack's components (Python, uvicorn,
