@@ -149,6 +149,12 @@ def _data_dir_prefix(stack: Stack) -> str:
     return "" if stack.data_dir == default else f"LOCAL_DATA_DIR={stack.data_dir} "
 
 
+def _dynamodb_note() -> str:
+    if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+        return "AWS_ENDPOINT_URL_DYNAMODB"
+    return "moto, in memory: chat history starts empty on each run; keys persist in Postgres"
+
+
 def _redis_note() -> str:
     host = os.environ.get("REDIS_HOST")
     if host:
@@ -184,7 +190,7 @@ def _banner(stack: Stack, elapsed: float) -> str:
         *([f"  boto3 Bedrock  endpoint_url={base}/bedrock"] if has_bedrock else []),
         f"  LiteLLM        http://127.0.0.1:{stack.ports.litellm}   (admin UI: {base}/ui)",
         f"  fake provider  http://127.0.0.1:{stack.ports.fake}   (models: fake-gpt, fake-embedding)",
-        f"  DynamoDB       {stack.dynamodb_url}",
+        f"  DynamoDB       {stack.dynamodb_url}   ({_dynamodb_note()})",
         f"  Postgres       {stack.database_note}",
         *(
             [
