@@ -15,7 +15,7 @@ PIP_FLAGS := --disable-pip-version-check --progress-bar off
 # Install progress, one line per package: `[.venv 12/107] Collecting boto3==…`; errors in full.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
-progress = awk -v name=$(1) -v total=$$(grep -c '==' $(2)) '/^Collecting /{n++; printf "[%s %d/%d] %s\n", name, n, total, $$2; fflush(); next} /^Installing collected/{printf "[%s] unpacking %d packages\n", name, total; fflush(); next} /^Successfully installed/{printf "[%s] installed\n", name; fflush(); next} /(^Looking in |is ignored: it is neither a file nor a directory)/{next} /^ *(Downloading|Using cached|Obtaining|Requirement already|Preparing|Building|Created wheel|Stored in|Attempting|Found existing|Uninstalling|Successfully uninstalled|Getting requirements|Installing build)/{next} {print; fflush()}'
+progress = awk -v name=$(1) -v total=$$(grep -c '==' $(2)) '/^Collecting /{n++; printf "[%s %d/%d] %s\n", name, n, total, $$2; fflush(); next} /^Installing collected/{printf "[%s] unpacking %d packages\n", name, total; fflush(); next} /^Successfully installed/{printf "[%s] installed\n", name; fflush(); next} /(^Looking in |is ignored: it is neither a file nor a directory)/{next} /^ *(Processing|Downloading|Using cached|Obtaining|Requirement already|Preparing|Building|Created wheel|Stored in|Attempting|Found existing|Uninstalling|Successfully uninstalled|Getting requirements|Installing build)/{next} {print; fflush()}'
 
 .PHONY: install dev test test-unit check-infra lambda-check smoke bench lint lock litellm-image clean
 
