@@ -32,11 +32,13 @@ def _ready(url: str) -> bool:
 
 
 def launch_stack(
-    data_dir: Path, ports: Mapping[str, int], env: Mapping[str, str], timeout: float = 300
+    data_dir: Path, ports: Mapping[str, int], env: Mapping[str, str], timeout: float | None = None
 ) -> subprocess.Popen[bytes]:
     """Start the stack on ``ports`` ({GATEWAY_PORT: …}) with ``env`` on top of a clean copy of
     this process's environment; return once /health answers and the "ready in" banner is out
     (it comes after every listener, HTTPS included, answers)."""
+    if timeout is None:  # the stack's own wait for LiteLLM, plus the rest of the start
+        timeout = float(env.get("LOCAL_STARTUP_TIMEOUT_S", os.environ.get("LOCAL_STARTUP_TIMEOUT_S", "240"))) + 60
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     child_env = {k: v for k, v in os.environ.items() if k not in _INHERITED_OVERRIDES}
     child_env.update({k: str(v) for k, v in ports.items()}, LOCAL_DATA_DIR=str(data_dir), **env)
