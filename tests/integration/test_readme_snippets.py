@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 README = REPO_ROOT / "README.md"
 FENCE = re.compile(r"^```(python|bash)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-FOX = "The quick brown fox jumps over the lazy dog"  # the fake provider's answer
+FOX = "The quick brown fox jumps over the lazy"  # the fake provider's answer (8 chunks, a word each)
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
