@@ -12,6 +12,7 @@ Configuration (environment):
   self-signed certificate in <data dir>/tls/cert.pem, for boto3's AWS_BEARER_TOKEN_BEDROCK
   GATEWAY_IDENTITY_CACHE_TTL_S (30) and the other GATEWAY_* settings reach the gateway unchanged
   LOCAL_STARTUP_TIMEOUT_S (240)
+  LOCAL_OKTA (unset; 1 = a local Okta issuer, local/okta.py, that the gateway's onboarding trusts)
 
 Chat history lives in the table ``gateway-history`` (created from template.yaml's HistoryTable);
 managed prompts come from the fake provider's prompts file (bedrock-agent GetPrompt).
