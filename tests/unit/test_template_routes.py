@@ -52,6 +52,8 @@ def test_streaming_routes_are_declared_as_streaming() -> None:
         "/chat/completions",
         "/bedrock/model/{modelId}/converse",
         "/bedrock/model/{modelId}/converse-stream",
+        "/bedrock/model/{modelId}/invoke",
+        "/bedrock/model/{modelId}/invoke-with-response-stream",
     }
 
 

@@ -1,4 +1,4 @@
-"""Bedrock Runtime interface: Converse and ConverseStream for any model LiteLLM serves.
+"""Bedrock Runtime interface: Converse, ConverseStream, InvokeModel and its stream for any model LiteLLM serves.
 
 boto3 ``bedrock-runtime`` clients use ``endpoint_url=<gateway>/bedrock`` and a bearer LiteLLM
 key. Requests are translated to OpenAI chat completions, sent to LiteLLM with the caller's key,
@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from bedrock_runtime.converse import converse, converse_stream
+from bedrock_runtime.invoke import invoke, invoke_stream
 
 
 def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
@@ -22,6 +23,8 @@ def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
         # {modelId:path}: ARNs arrive with their %2F decoded into slashes.
         Route("/bedrock/model/{modelId:path}/converse", converse, methods=["POST"]),
         Route("/bedrock/model/{modelId:path}/converse-stream", converse_stream, methods=["POST"]),
+        Route("/bedrock/model/{modelId:path}/invoke", invoke, methods=["POST"]),
+        Route("/bedrock/model/{modelId:path}/invoke-with-response-stream", invoke_stream, methods=["POST"]),
     ]
     return function_app(routes, bedrock_error_handlers(), litellm=litellm)
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway_core.bodies import json_object
@@ -105,7 +105,7 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
     return turn
 
 
-async def _error_from(response: Upstream) -> BedrockError:
+async def error_from(response: Upstream) -> BedrockError:
     raw = await read_upstream(response)
     try:
         body: Any = json.loads(raw)
@@ -114,12 +114,21 @@ async def _error_from(response: Upstream) -> BedrockError:
     return from_litellm_error(response.status_code, body)
 
 
-async def _open(request: Request, turn: Turn) -> Upstream:
-    upstream = upstream_request(request, json.dumps(turn.body).encode(), "/v1/chat/completions")
+async def open_litellm(
+    request: Request, body: dict[str, Any], path: str, headers: Sequence[tuple[str, str]] = ()
+) -> Upstream:
+    """Send ``body`` to LiteLLM's ``path`` with the caller's key; a non-200 answer raises."""
+    upstream = upstream_request(request, json.dumps(body).encode(), path)
+    if headers:
+        upstream = replace(upstream, headers=[*upstream.headers, *headers])
     response = await litellm_client(request).send(upstream)
     if response.status_code != 200:
-        raise await _error_from(response)
+        raise await error_from(response)
     return response
+
+
+async def _open(request: Request, turn: Turn) -> Upstream:
+    return await open_litellm(request, turn.body, "/v1/chat/completions")
 
 
 async def converse(request: Request) -> Response:
@@ -149,8 +158,14 @@ async def _converse_stream(request: Request, turn: Turn) -> Response:
     return StreamingResponse(_frames(response, turn), media_type=EVENT_STREAM, headers=turn.headers())
 
 
-async def _frames(response: Upstream, turn: Turn) -> AsyncIterator[bytes]:
-    translator = StreamTranslator()
+async def stream_frames(response: Upstream, translator: StreamTranslator) -> AsyncIterator[bytes]:
+    """An OpenAI chat stream as ``translator``'s frames (no history): InvokeModel's Nova stream."""
+    async for frame in _frames(response, Turn({}), translator):
+        yield frame
+
+
+async def _frames(response: Upstream, turn: Turn, translator: StreamTranslator | None = None) -> AsyncIterator[bytes]:
+    translator = translator or StreamTranslator()
     answer = StreamedAnswer() if turn.conversation is not None else None  # only what will be stored
     try:
         async for line in response.aiter_lines():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway_core.converse.errors import from_litellm_error
@@ -31,8 +32,15 @@ def parse_sse_line(line: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+Emit = Callable[[str, dict[str, Any]], bytes]
+
+
 class StreamTranslator:
-    def __init__(self) -> None:
+    """OpenAI chunks -> ConverseStream events; ``emit`` frames each event (InvokeModel's Nova
+    stream wraps the same events in ``chunk`` frames)."""
+
+    def __init__(self, emit: Emit = encode_event) -> None:
+        self.emit = emit
         self.started = time.perf_counter()
         self.message_started = False
         self.block: int | None = None  # index of the open content block
@@ -47,24 +55,24 @@ class StreamTranslator:
         self.block, self.block_kind = self.next_block, kind
         self.next_block += 1
         if start is not None:
-            frames.append(encode_event("contentBlockStart", {"contentBlockIndex": self.block, "start": start}))
+            frames.append(self.emit("contentBlockStart", {"contentBlockIndex": self.block, "start": start}))
         return frames
 
     def _close(self) -> list[bytes]:
         if self.block is None:
             return []
-        frame = encode_event("contentBlockStop", {"contentBlockIndex": self.block})
+        frame = self.emit("contentBlockStop", {"contentBlockIndex": self.block})
         self.block, self.block_kind = None, ""
         return [frame]
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
-        return encode_event("contentBlockDelta", {"contentBlockIndex": self.block, "delta": delta})
+        return self.emit("contentBlockDelta", {"contentBlockIndex": self.block, "delta": delta})
 
     def _start_message(self) -> list[bytes]:
         if self.message_started:
             return []
         self.message_started = True
-        return [encode_event("messageStart", {"role": "assistant"})]
+        return [self.emit("messageStart", {"role": "assistant"})]
 
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
         """Frames for one LiteLLM chunk. Raises BedrockError for an in-band error chunk."""
@@ -107,7 +115,7 @@ class StreamTranslator:
                 frames.append(self._delta({"toolUse": {"input": function["arguments"]}}))
         if choice.get("finish_reason") and not self.stopped:
             frames += self._close()
-            frames.append(encode_event("messageStop", {"stopReason": stop_reason(choice["finish_reason"])}))
+            frames.append(self.emit("messageStop", {"stopReason": stop_reason(choice["finish_reason"])}))
             self.stopped = True
         return frames
 
@@ -115,10 +123,8 @@ class StreamTranslator:
         """Frames closing the stream after LiteLLM's last chunk: messageStop (if due) and metadata."""
         frames = self._start_message() + self._close()
         if not self.stopped:
-            frames.append(encode_event("messageStop", {"stopReason": "end_turn"}))
+            frames.append(self.emit("messageStop", {"stopReason": "end_turn"}))
             self.stopped = True
         latency = int((time.perf_counter() - self.started) * 1000)
-        frames.append(
-            encode_event("metadata", {"usage": converse_usage(self.usage), "metrics": {"latencyMs": latency}})
-        )
+        frames.append(self.emit("metadata", {"usage": converse_usage(self.usage), "metrics": {"latencyMs": latency}}))
         return frames

@@ -1,0 +1,1 @@
+"""InvokeModel bodies (Anthropic Messages, Nova messages-v1, Titan and Cohere embeddings) <-> LiteLLM."""
