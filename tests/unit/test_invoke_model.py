@@ -92,12 +92,18 @@ async def embeddings(request: Request) -> Response:
     return JSONResponse({"data": data, "usage": {"prompt_tokens": 4, "total_tokens": 4}})
 
 
+async def token_counter(request: Request) -> Response:
+    body = json.loads(await request.body())
+    return JSONResponse({"total_tokens": 11, "request_model": body["model"], "model_used": "m"})
+
+
 @pytest.fixture
 def gateway() -> tuple[TestClient, AsgiTransport]:
     routes = [
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/chat/completions", completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/utils/token_counter", token_counter, methods=["POST"]),
     ]
     transport = AsgiTransport(Starlette(routes=routes))
     return TestClient(create_app(litellm=LiteLLMClient(transport))), transport
@@ -262,4 +268,48 @@ def test_other_bodies_are_refused_with_a_validation_exception(
     assert response.status_code == 400
     assert response.headers["x-amzn-errortype"] == "ValidationException"
     assert words in response.json()["message"]
+    assert transport.requests == []
+
+
+def test_count_tokens_sends_converse_input_as_chat_messages(gateway: tuple[TestClient, AsgiTransport]) -> None:
+    client, transport = gateway
+    converse = {"system": [{"text": "rules"}], "messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+    response = client.post("/bedrock/model/m/count-tokens", json={"input": {"converse": converse}}, headers=KEY)
+    assert (response.status_code, response.json()) == (200, {"inputTokens": 11})
+    assert sent(transport)[:2] == (
+        "/utils/token_counter",
+        {
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "rules"}]},
+                {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            ],
+        },
+    )
+
+
+def test_count_tokens_of_an_invoke_model_body(gateway: tuple[TestClient, AsgiTransport]) -> None:
+    client, transport = gateway
+    raw = base64.b64encode(json.dumps({**CLAUDE, "tools": [{"name": "t", "input_schema": {}}]}).encode()).decode()
+    response = client.post("/bedrock/model/m/count-tokens", json={"input": {"invokeModel": {"body": raw}}}, headers=KEY)
+    assert response.json() == {"inputTokens": 11}
+    assert sent(transport)[1] == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "system": "Be brief.",
+        "tools": [{"name": "t", "input_schema": {}}],
+    }
+    titan = base64.b64encode(b'{"inputText": "a b c"}').decode()
+    client.post("/bedrock/model/e/count-tokens", json={"input": {"invokeModel": {"body": titan}}}, headers=KEY)
+    assert sent(transport)[1] == {"model": "e", "prompt": "a b c"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"input": {"converse": {}, "invokeModel": {}}}, {"input": {"invokeModel": {"body": "%%%"}}}],
+)
+def test_count_tokens_refuses_malformed_input(gateway: tuple[TestClient, AsgiTransport], body: dict[str, Any]) -> None:
+    client, transport = gateway
+    response = client.post("/bedrock/model/m/count-tokens", json=body, headers=KEY)
+    assert (response.status_code, response.headers["x-amzn-errortype"]) == (400, "ValidationException")
     assert transport.requests == []

@@ -54,6 +54,7 @@ def test_streaming_routes_are_declared_as_streaming() -> None:
         "/bedrock/model/{modelId}/converse-stream",
         "/bedrock/model/{modelId}/invoke",
         "/bedrock/model/{modelId}/invoke-with-response-stream",
+        "/bedrock/model/{modelId}/count-tokens",
     }
 
 

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from bedrock_runtime.converse import converse, converse_stream
-from bedrock_runtime.invoke import invoke, invoke_stream
+from bedrock_runtime.invoke import count_tokens, invoke, invoke_stream
 
 
 def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
@@ -25,6 +25,7 @@ def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
         Route("/bedrock/model/{modelId:path}/converse-stream", converse_stream, methods=["POST"]),
         Route("/bedrock/model/{modelId:path}/invoke", invoke, methods=["POST"]),
         Route("/bedrock/model/{modelId:path}/invoke-with-response-stream", invoke_stream, methods=["POST"]),
+        Route("/bedrock/model/{modelId:path}/count-tokens", count_tokens, methods=["POST"]),
     ]
     return function_app(routes, bedrock_error_handlers(), litellm=litellm)
 

@@ -22,12 +22,13 @@ from gateway_core.eventstream import encode_exception
 from gateway_core.forwarding import read_upstream
 from gateway_core.http import Upstream
 from gateway_core.invoke.anthropic import AnthropicStream, anthropic_request, anthropic_response, openai_usage
+from gateway_core.invoke.count_tokens import token_counter_body
 from gateway_core.invoke.embeddings import cohere_request, cohere_response, titan_request, titan_response
 from gateway_core.invoke.formats import BodyFormat, body_format
 from gateway_core.invoke.nova import NovaEvents, nova_request, nova_response
 from gateway_core.request_record import note_model, note_upstream_failure, note_usage
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from bedrock_runtime.converse import EVENT_STREAM, open_litellm, stream_frames
 
@@ -118,3 +119,13 @@ async def _anthropic_frames(response: Upstream) -> AsyncIterator[bytes]:
         yield encode_exception(from_gateway_error(error).stream_exception_type, error.message)
     finally:
         await response.aclose()
+
+
+async def count_tokens(request: Request) -> Response:
+    model_id = request.path_params["modelId"]
+    counted = token_counter_body(model_id, json_object(await request.body()))
+    note_model(model_id)
+    answer = await _json(request, counted, "/utils/token_counter", [])
+    return JSONResponse(
+        {"inputTokens": int(answer.get("total_tokens") or 0)}, headers={"x-amzn-RequestId": str(uuid.uuid4())}
+    )

@@ -6,6 +6,7 @@ reads the body instead: each supported format has a member no other one has.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
@@ -14,6 +15,7 @@ from gateway_core.errors import InvalidRequestError
 __all__ = ["ANTHROPIC_VERSION", "BodyFormat", "body_format"]
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
+_VERSION = re.compile(r"(bedrock-)?\d{4}-\d{2}-\d{2}")
 SUPPORTED = (
     "Anthropic Messages (anthropic_version: bedrock-2023-05-31), "
     "Amazon Nova (schemaVersion: messages-v1), "
@@ -35,8 +37,13 @@ class BodyFormat(Enum):
 
 def body_format(body: dict[str, Any]) -> BodyFormat:
     if "anthropic_version" in body:
-        if body["anthropic_version"] != ANTHROPIC_VERSION:
-            raise InvalidRequestError(f"anthropic_version must be {ANTHROPIC_VERSION!r}")
+        version = body["anthropic_version"]
+        # Bedrock documents bedrock-2023-05-31; the Anthropic SDK's AnthropicBedrock sends its own
+        # dated API version. Both name the Messages API, which is what is translated.
+        if not isinstance(version, str) or not _VERSION.fullmatch(version):
+            raise InvalidRequestError(
+                f"anthropic_version must be {ANTHROPIC_VERSION!r} (or a dated Messages API version)"
+            )
         return BodyFormat.ANTHROPIC
     if "messages" in body:
         if body.get("schemaVersion", "messages-v1") != "messages-v1":
