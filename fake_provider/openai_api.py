@@ -67,6 +67,8 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
     choice = body.get("tool_choice")
     stop = body.get("stop") or []
     last = messages[-1] if messages else {}
+    response_format = body.get("response_format") or {}
+    schema = (response_format.get("json_schema") or {}).get("schema") if isinstance(response_format, dict) else None
     return Prompt(
         texts=[_text(m.get("content")) for m in messages if isinstance(m, dict)],
         tools=tools,
@@ -76,6 +78,7 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
         max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         stop=[stop] if isinstance(stop, str) else list(stop),
         raw=body,
+        response_schema=schema if isinstance(schema, dict) else None,
     )
 
 

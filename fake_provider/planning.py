@@ -2,7 +2,8 @@
 
 Both wire formats (OpenAI, Bedrock) reduce their request to ``Prompt`` and render the ``Answer``.
 Rules: offered tools are called (the named one, else the first) unless the last message is a
-tool result; ``max_tokens`` truncates (finish "length"); a stop sequence cuts (finish "stop").
+tool result; a json_schema response_format is answered with a sample of the schema; ``max_tokens``
+truncates (finish "length"); a stop sequence cuts (finish "stop").
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Prompt:
     max_tokens: int | None = None
     stop: list[str] = field(default_factory=list)
     raw: Any = None  # the request as received (for echo)
+    response_schema: dict[str, Any] | None = None  # response_format json_schema: answer a sample of it
 
 
 @dataclass
@@ -81,6 +83,8 @@ def plan_answer(prompt: Prompt, knobs: Knobs) -> Answer:
 
     if knobs.echo:
         pieces = _split(json.dumps(prompt.raw, separators=(",", ":")), knobs.chunks)
+    elif prompt.response_schema is not None:
+        pieces = _split(json.dumps(_sample(prompt.response_schema)), knobs.chunks)
     elif prompt.last_tool_result is not None:
         pieces = _split(f"Tool result received: {prompt.last_tool_result}", knobs.chunks)
     else:

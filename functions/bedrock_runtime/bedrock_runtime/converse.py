@@ -16,11 +16,12 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway_core.bodies import json_object
 from gateway_core.converse.errors import BedrockError, from_gateway_error, from_litellm_error
+from gateway_core.converse.options import echoed_options, response_field_paths, response_fields
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.converse.response import openai_to_converse
 from gateway_core.converse.stream import StreamTranslator, parse_sse_line
@@ -54,6 +55,8 @@ class Turn:
     """What one Converse call sends upstream, and what it must store afterwards."""
 
     body: dict[str, Any]  # OpenAI chat body for LiteLLM
+    field_paths: list[str] = field(default_factory=list)  # additionalModelResponseFieldPaths
+    echoed: dict[str, Any] = field(default_factory=dict)  # serviceTier, performanceConfig
     conversation: Conversation | None = None
     new_messages: list[dict[str, Any]] | None = None
     system: list[dict[str, Any]] | None = None
@@ -97,7 +100,14 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
         body, model_id = apply_to_converse(prompt, body), prompt.model_id
     elif body.pop("promptVariables", None):
         raise InvalidRequestError("promptVariables apply only when modelId is a prompt ARN")
-    turn = Turn(converse_to_openai(model_id, body, stream=stream), priority=priority)
+    turn = Turn(
+        converse_to_openai(model_id, body, stream=stream),
+        response_field_paths(body),
+        echoed_options(body),
+        priority=priority,
+    )
+    if stream and turn.field_paths:
+        raise InvalidRequestError("additionalModelResponseFieldPaths is served on converse, not on converse-stream")
     note_model(model_id)
     if wanted is not None:
         turn.conversation = await open_conversation(request, wanted)
@@ -145,7 +155,11 @@ async def _converse(request: Request, turn: Turn, started: float) -> Response:
     if turn.conversation is not None:
         message = ((answer.get("choices") or [{}])[0]).get("message") or {}
         headers[HISTORY_SAVED_HEADER] = "true" if await turn.save(assistant_message(message)) else "false"
-    return JSONResponse(openai_to_converse(answer, latency), headers=headers)
+    response = {**openai_to_converse(answer, latency), **turn.echoed}
+    fields = response_fields(turn.field_paths, answer)
+    if fields is not None:
+        response["additionalModelResponseFields"] = fields
+    return JSONResponse(response, headers=headers)
 
 
 async def converse_stream(request: Request) -> Response:
@@ -155,7 +169,9 @@ async def converse_stream(request: Request) -> Response:
 
 async def _converse_stream(request: Request, turn: Turn) -> Response:
     response = await _open(request, turn)
-    return StreamingResponse(_frames(response, turn), media_type=EVENT_STREAM, headers=turn.headers())
+    translator = StreamTranslator()
+    translator.metadata.update(turn.echoed)
+    return StreamingResponse(_frames(response, turn, translator), media_type=EVENT_STREAM, headers=turn.headers())
 
 
 async def stream_frames(response: Upstream, translator: StreamTranslator) -> AsyncIterator[bytes]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateway_core.converse.options import request_options
 from gateway_core.errors import InvalidRequestError
 
 __all__ = ["converse_to_openai"]
@@ -44,6 +45,20 @@ _RESERVED_FIELDS = frozenset(
         "metadata",
     }
 )
+_FIELDS = {  # every Converse request member but modelId (the path) and promptVariables (rendered before)
+    "messages",
+    "system",
+    "inferenceConfig",
+    "toolConfig",
+    "guardrailConfig",
+    "additionalModelRequestFields",
+    "additionalModelResponseFieldPaths",
+    "requestMetadata",
+    "performanceConfig",
+    "serviceTier",
+    "outputConfig",
+    "projectIdentifier",
+}
 _GUARDRAIL_REFUSAL = (
     "guardrailConfig is not applied by this gateway, so the request was refused rather than run "
     "unguarded. Configure the guardrail in LiteLLM (litellm_settings.guardrails) and request it with "
@@ -70,6 +85,8 @@ def _part(block: Any, where: str) -> dict[str, Any] | None:
     if kind == "text":
         if not isinstance(value, str):
             raise _fail(f"{where}.text must be a string")
+        if not value.strip():
+            raise _fail(_blank(where))
         return {"type": "text", "text": value}
     if kind == "guardContent":  # its text is still model input; guardrailConfig is refused
         text = (value.get("text") or {}).get("text") if isinstance(value, dict) else None
@@ -105,17 +122,41 @@ def _parts(blocks: Any, where: str) -> list[dict[str, Any]]:
     return parts
 
 
-def _tool_result_text(result: dict[str, Any], where: str) -> str:
-    pieces = []
-    for block in result.get("content") or []:
+def _dotted(where: str) -> str:
+    """messages[0].content[1] as Bedrock writes it: messages.0.content.1"""
+    return where.replace("[", ".").replace("]", "")
+
+
+def _blank(where: str) -> str:
+    return (
+        f"The text field in the ContentBlock object at {_dotted(where)} is blank. "
+        "Add text to the text field, and try again."
+    )
+
+
+def _tool_result(result: dict[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The OpenAI tool message, and the images and documents the tool returned: OpenAI tool
+    messages carry text only, so those follow in the next user message, on any provider."""
+    pieces, attachments = [], []
+    for position, block in enumerate(result.get("content") or []):
+        here = f"{where}.toolResult.content[{position}]"
         if isinstance(block, dict) and "text" in block:
             pieces.append(str(block["text"]))
         elif isinstance(block, dict) and "json" in block:
             pieces.append(json.dumps(block["json"]))
+        elif isinstance(block, dict) and len(block) == 1 and ("image" in block or "document" in block):
+            part = _part(block, here)
+            assert part is not None
+            attachments.append(part)
         else:
-            raise _fail(f"{where}.toolResult.content supports text and json blocks")
+            raise _fail(f"{here}: toolResult content supports text, json, image and document blocks")
     text = "\n".join(pieces)
-    return f"Error: {text}" if result.get("status") == "error" else text
+    if attachments:
+        note = f"[{len(attachments)} attachment(s) returned by the tool follow in the next message]"
+        text = f"{text}\n{note}" if text else note
+    if result.get("status") == "error":
+        text = f"Error: {text}"
+    return {"role": "tool", "tool_call_id": result["toolUseId"], "content": text}, attachments
 
 
 def _messages(messages: Any) -> list[dict[str, Any]]:
@@ -130,9 +171,16 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
         if not isinstance(blocks, list):
             raise _fail(f"{where}.content must be a list of content blocks")
         role = message["role"]
-        plain, tool_calls, thinking, results = [], [], [], []
+        if not blocks:
+            raise _fail(
+                f"The content field in the Message object at messages.{index} is empty. "
+                "Add a ContentBlock object to the content field and try again."
+            )
+        plain, tool_calls, thinking, results, attachments = [], [], [], [], []
         for position, block in enumerate(blocks):
             here = f"{where}.content[{position}]"
+            if isinstance(block, dict) and isinstance(block.get("text"), str) and not block["text"].strip():
+                raise _fail(_blank(here))
             if isinstance(block, dict) and "toolUse" in block:
                 use = block["toolUse"]
                 if role != "assistant" or not isinstance(use, dict) or not use.get("toolUseId") or not use.get("name"):
@@ -149,10 +197,12 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
                 result = block["toolResult"]
                 if role != "user" or not isinstance(result, dict) or not result.get("toolUseId"):
                     raise _fail(f"{here}.toolResult needs role user and toolUseId")
-                results.append(
-                    {"role": "tool", "tool_call_id": result["toolUseId"], "content": _tool_result_text(result, here)}
-                )
+                tool_message, returned = _tool_result(result, here)
+                results.append(tool_message)
+                attachments.extend(returned)
             elif isinstance(block, dict) and "reasoningContent" in block:
+                if role != "assistant" or not isinstance(block["reasoningContent"], dict):
+                    raise _fail(f"{_dotted(here)}: reasoningContent is allowed only in assistant messages")
                 reasoning = block["reasoningContent"].get("reasoningText") or {}
                 thinking.append(
                     {
@@ -164,7 +214,12 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
             else:
                 plain.append(block)
         out.extend(results)  # tool results answer the previous assistant turn, so they come first
-        parts = _parts(plain, f"{where}.content")
+        parts = attachments + _parts(plain, f"{where}.content")
+        if not (parts or tool_calls or thinking or results):
+            raise _fail(
+                f"The content field in the Message object at messages.{index} holds only cachePoint blocks. "
+                "Add a ContentBlock object to the content field and try again."
+            )
         if role == "assistant":
             entry: dict[str, Any] = {"role": "assistant", "content": parts or None}
             if tool_calls:
@@ -222,6 +277,9 @@ def _inference(config: Any) -> dict[str, Any]:
 def converse_to_openai(model_id: str, body: Any, *, stream: bool) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _fail("Request body must be a JSON object")
+    unknown = set(body) - _FIELDS
+    if unknown:
+        raise _fail(f"Unknown fields in a Converse request: {sorted(unknown)}")
     if body.get("guardrailConfig"):
         raise _fail(_GUARDRAIL_REFUSAL)
     messages = _messages(body.get("messages"))
@@ -231,6 +289,7 @@ def converse_to_openai(model_id: str, body: Any, *, stream: bool) -> dict[str, A
     openai: dict[str, Any] = {"model": model_id, "messages": messages}
     openai.update(_inference(body.get("inferenceConfig")))
     openai.update(_tools(body.get("toolConfig")))
+    openai.update(request_options(body))
     extra = body.get("additionalModelRequestFields") or {}
     if not isinstance(extra, dict):
         raise _fail("additionalModelRequestFields must be an object")

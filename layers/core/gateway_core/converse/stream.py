@@ -41,6 +41,7 @@ class StreamTranslator:
 
     def __init__(self, emit: Emit = encode_event) -> None:
         self.emit = emit
+        self.metadata: dict[str, Any] = {}  # more members of the metadata event (serviceTier, ...)
         self.started = time.perf_counter()
         self.message_started = False
         self.block: int | None = None  # index of the open content block
@@ -126,5 +127,9 @@ class StreamTranslator:
             frames.append(self.emit("messageStop", {"stopReason": "end_turn"}))
             self.stopped = True
         latency = int((time.perf_counter() - self.started) * 1000)
-        frames.append(self.emit("metadata", {"usage": converse_usage(self.usage), "metrics": {"latencyMs": latency}}))
+        frames.append(
+            self.emit(
+                "metadata", {"usage": converse_usage(self.usage), "metrics": {"latencyMs": latency}, **self.metadata}
+            )
+        )
         return frames
