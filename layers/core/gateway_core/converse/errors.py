@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -88,12 +89,34 @@ def _message(body: Any) -> str:
     return str(body)
 
 
+# LiteLLM prefixes its messages with the route and exception class that produced them; a Bedrock
+# client called neither, so they go.
+_ROUTE_PREFIX = re.compile(r"^(?:/v1)?/(?:chat/completions|messages|embeddings|utils/token_counter)\s*:\s*")
+_EXCEPTION_PREFIX = re.compile(r"\blitellm\.\w+:\s*")
+_INVALID_MODEL = re.compile(r"invalid model name passed in model=(\S+?)\.?(?:\s|$)", re.IGNORECASE)
+_MODEL_NOT_ALLOWED = ("not allowed to access model", "team not allowed to access model", "key not allowed")
+_INVALID_KEY = ("invalid proxy server token", "no api key passed in", "invalid api key", "authentication error")
+
+
+def bedrock_message(status: int, message: str) -> str:
+    """LiteLLM's message in Bedrock's words where Bedrock has some, without LiteLLM's routes."""
+    lowered = message.lower()
+    invalid_model = _INVALID_MODEL.search(message)
+    if invalid_model:
+        return f"The provided model identifier is invalid: {invalid_model.group(1)} is not served to this key."
+    if status in {401, 403} and any(marker in lowered for marker in _MODEL_NOT_ALLOWED):
+        return "You don't have access to the model with the specified model ID."
+    if status == 401 and any(marker in lowered for marker in _INVALID_KEY):
+        return "The security token included in the request is invalid."
+    return _EXCEPTION_PREFIX.sub("", _ROUTE_PREFIX.sub("", message.strip())).strip()
+
+
 def from_litellm_error(status: int, body: Any) -> BedrockError:
-    """Map a LiteLLM error answer onto the Bedrock exception a Bedrock client expects (its message
-    without LiteLLM's internals: ``gateway_core.internals``)."""
+    """Map a LiteLLM error answer onto the Bedrock exception a Bedrock client expects: in Bedrock's
+    words where Bedrock has some, without LiteLLM's internals (``gateway_core.internals``)."""
     raw = _message(body)
     lowered = raw.lower()
-    message = public_message(raw)
+    message = public_message(bedrock_message(status, raw))
     if "budget" in lowered and ("exceeded" in lowered or "exhausted" in lowered):
         # Not retryable, so not ThrottlingException (boto3 would retry it): access is denied.
         return BedrockError(403, "AccessDeniedException", f"Budget exhausted: {message}")
