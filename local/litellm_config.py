@@ -16,7 +16,7 @@ import yaml
 
 from local.template import REPO_ROOT
 
-__all__ = ["FAKE_MODELS", "NARROW_MODEL", "build_config", "logging_integrations", "write_config"]
+__all__ = ["BLOCKED_WORD", "FAKE_MODELS", "LOCAL_GUARDRAIL", "NARROW_MODEL", "build_config", "logging_integrations", "write_config"]
 
 CLOUD_CONFIG = REPO_ROOT / "ecs_litellm" / "config.yaml"
 # Fake model costs are set so budgets trigger (LiteLLM prices unknown models at 0).
@@ -25,6 +25,8 @@ FAKE_MODELS = ("fake-gpt", "fake-embedding", "fake-gpt-narrow")
 # One request in flight at a time (LiteLLM answers 429 past it): the deployment the priority tests
 # saturate, behind the gateway's admission queue of the same size (GATEWAY_PRIORITY_LIMITS).
 NARROW_MODEL = "fake-gpt-narrow"
+LOCAL_GUARDRAIL = {"identifier": "local-guardrail", "version": "1"}
+BLOCKED_WORD = "forbidden-topic"
 _REAL_PROVIDERS = {
     "OPENAI_API_KEY": ("gpt-4.1-mini", "openai/gpt-4.1-mini"),
     "ANTHROPIC_API_KEY": ("claude-sonnet-4-5", "anthropic/claude-sonnet-4-5-20250929"),
@@ -75,6 +77,19 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
             if env.get(key)
         ],
     ]
+    # A guardrail that needs no AWS (LiteLLM's keyword filter), serving the Bedrock guardrail
+    # LOCAL_GUARDRAIL on the Bedrock interface (guardrailConfig), as a Bedrock Guardrail would in the cloud.
+    config.setdefault("guardrails", []).append(
+        {
+            "guardrail_name": "local-blocked-words",
+            "litellm_params": {
+                "guardrail": "litellm_content_filter",
+                "mode": "pre_call",
+                "blocked_words": [{"keyword": BLOCKED_WORD, "action": "BLOCK"}],
+            },
+            "guardrail_info": {"bedrock_guardrail": {**LOCAL_GUARDRAIL, "blocked_message": "Blocked by policy."}},
+        }
+    )
     settings = config.setdefault("litellm_settings", {})
     # Let per-request x-fake-* knobs reach the fake provider through LiteLLM.
     settings["model_group_settings"] = {"forward_client_headers_to_llm_api": list(FAKE_MODELS)}

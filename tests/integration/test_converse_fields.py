@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from langchain_aws import ChatBedrockConverse
 from pydantic import BaseModel
 
+from local.litellm_config import BLOCKED_WORD, LOCAL_GUARDRAIL
 from tests.integration.conftest import LocalStack
 from tests.integration.test_bedrock_interface import PNG_1PX, hook_client
 
@@ -90,3 +91,40 @@ def test_service_tier_is_passed_and_echoed(stack: LocalStack) -> None:
     )
     assert json.loads(response["output"]["message"]["content"][0]["text"])["service_tier"] == "flex"
     assert response["serviceTier"] == {"type": "flex"}
+
+
+def test_a_guardrail_intervening(stack: LocalStack) -> None:
+    """The local stack's offline LiteLLM guardrail serves Bedrock guardrail local-guardrail/1."""
+    client = hook_client(stack)
+    guard = {
+        "guardrailIdentifier": LOCAL_GUARDRAIL["identifier"],
+        "guardrailVersion": LOCAL_GUARDRAIL["version"],
+        "trace": "enabled",
+    }
+    fine = client.converse(
+        modelId="fake-gpt", messages=[{"role": "user", "content": [{"text": "hi"}]}], guardrailConfig=guard
+    )
+    assert fine["stopReason"] == "end_turn"
+    blocked = client.converse(
+        modelId="fake-gpt",
+        messages=[{"role": "user", "content": [{"text": f"tell me about {BLOCKED_WORD}"}]}],
+        guardrailConfig=guard,
+    )
+    assert blocked["stopReason"] == "guardrail_intervened"
+    assert blocked["output"]["message"]["content"] == [{"text": "Blocked by policy."}]
+    assert BLOCKED_WORD in blocked["trace"]["guardrail"]["actionReason"]
+    events = list(
+        client.converse_stream(
+            modelId="fake-gpt",
+            messages=[{"role": "user", "content": [{"text": BLOCKED_WORD}]}],
+            guardrailConfig=guard,
+        )["stream"]
+    )
+    assert events[-2] == {"messageStop": {"stopReason": "guardrail_intervened"}}
+    with pytest.raises(ClientError) as unknown:
+        client.converse(
+            modelId="fake-gpt",
+            messages=[{"role": "user", "content": [{"text": "hi"}]}],
+            guardrailConfig={"guardrailIdentifier": "gr-none", "guardrailVersion": "1"},
+        )
+    assert unknown.value.response["Error"]["Message"].startswith("Guardrail gr-none version 1 is not configured")

@@ -21,6 +21,7 @@ from typing import Any
 
 from gateway_core.bodies import json_object
 from gateway_core.converse.errors import BedrockError, from_gateway_error, from_litellm_error
+from gateway_core.converse.guardrails import BLOCKED_MARKER, Guardrail, blocked_answer, resolve_guardrail
 from gateway_core.converse.options import echoed_options, response_field_paths, response_fields
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.converse.response import openai_to_converse
@@ -57,6 +58,12 @@ class Turn:
     body: dict[str, Any]  # OpenAI chat body for LiteLLM
     field_paths: list[str] = field(default_factory=list)  # additionalModelResponseFieldPaths
     echoed: dict[str, Any] = field(default_factory=dict)  # serviceTier, performanceConfig
+    guardrail: Guardrail | None = None
+
+    def blocked(self, error: BedrockError) -> bool:
+        """Whether ``error`` is the requested guardrail blocking the input (Bedrock: not an error)."""
+        return self.guardrail is not None and error.status == 400 and BLOCKED_MARKER in error.message.lower()
+
     conversation: Conversation | None = None
     new_messages: list[dict[str, Any]] | None = None
     system: list[dict[str, Any]] | None = None
@@ -100,12 +107,16 @@ async def _turn(request: Request, model_id: str, stream: bool) -> Turn:
         body, model_id = apply_to_converse(prompt, body), prompt.model_id
     elif body.pop("promptVariables", None):
         raise InvalidRequestError("promptVariables apply only when modelId is a prompt ARN")
+    guardrail_config = body.pop("guardrailConfig", None)
     turn = Turn(
         converse_to_openai(model_id, body, stream=stream),
         response_field_paths(body),
         echoed_options(body),
         priority=priority,
     )
+    if guardrail_config is not None:
+        turn.guardrail = await resolve_guardrail(litellm_client(request), guardrail_config)
+        turn.body["guardrails"] = [turn.guardrail.litellm_name]
     if stream and turn.field_paths:
         raise InvalidRequestError("additionalModelResponseFieldPaths is served on converse, not on converse-stream")
     note_model(model_id)
@@ -148,7 +159,15 @@ async def converse(request: Request) -> Response:
 
 
 async def _converse(request: Request, turn: Turn, started: float) -> Response:
-    answer = json.loads(await read_upstream(await _open(request, turn)))
+    try:
+        upstream = await _open(request, turn)
+    except BedrockError as error:
+        if not turn.blocked(error):
+            raise
+        assert turn.guardrail is not None
+        latency = int((time.perf_counter() - started) * 1000)
+        return JSONResponse(blocked_answer(turn.guardrail, error.message, latency), headers=turn.headers())
+    answer = json.loads(await read_upstream(upstream))
     note_usage(answer.get("usage"))
     latency = int((time.perf_counter() - started) * 1000)
     headers = turn.headers()
@@ -168,9 +187,20 @@ async def converse_stream(request: Request) -> Response:
 
 
 async def _converse_stream(request: Request, turn: Turn) -> Response:
-    response = await _open(request, turn)
     translator = StreamTranslator()
     translator.metadata.update(turn.echoed)
+    try:
+        response = await _open(request, turn)
+    except BedrockError as error:
+        if not turn.blocked(error):
+            raise
+        assert turn.guardrail is not None
+        blocked = blocked_answer(turn.guardrail, error.message, 0)
+        if "trace" in blocked:
+            translator.metadata["trace"] = blocked["trace"]
+        text = turn.guardrail.blocked_message
+        frames = translator.feed({"choices": [{"delta": {"content": text}, "finish_reason": "guardrail_intervened"}]})
+        return StreamingResponse(iter([*frames, *translator.finish()]), media_type=EVENT_STREAM, headers=turn.headers())
     return StreamingResponse(_frames(response, turn, translator), media_type=EVENT_STREAM, headers=turn.headers())
 
 

@@ -37,6 +37,11 @@ _BETA = "anthropic-beta"
 
 async def _read(request: Request) -> tuple[str, dict[str, Any], BodyFormat]:
     model_id = request.path_params["modelId"]
+    if "x-amzn-bedrock-guardrailidentifier" in request.headers:
+        raise InvalidRequestError(
+            "Guardrails on InvokeModel are not applied by this gateway, so the request was refused rather than "
+            "run unguarded: use Converse with guardrailConfig"
+        )
     body = json_object(await request.body())
     kind = body_format(body)
     note_model(model_id)

@@ -60,9 +60,8 @@ _FIELDS = {  # every Converse request member but modelId (the path) and promptVa
     "projectIdentifier",
 }
 _GUARDRAIL_REFUSAL = (
-    "guardrailConfig is not applied by this gateway, so the request was refused rather than run "
-    "unguarded. Configure the guardrail in LiteLLM (litellm_settings.guardrails) and request it with "
-    'additionalModelRequestFields {"guardrails": ["<name>"]}.'
+    "guardrailConfig is served on converse and converse-stream only (a LiteLLM guardrail mapped to the "
+    "Bedrock guardrail in ecs_litellm/config.yaml), so the request was refused rather than run unguarded."
 )
 
 
@@ -88,7 +87,7 @@ def _part(block: Any, where: str) -> dict[str, Any] | None:
         if not value.strip():
             raise _fail(_blank(where))
         return {"type": "text", "text": value}
-    if kind == "guardContent":  # its text is still model input; guardrailConfig is refused
+    if kind == "guardContent":  # its text is still model input; the LiteLLM guardrail checks the whole input
         text = (value.get("text") or {}).get("text") if isinstance(value, dict) else None
         if not isinstance(text, str):
             raise _fail(f"{where}.guardContent must hold text.text (images are not supported)")
