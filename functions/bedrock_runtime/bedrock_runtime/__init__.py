@@ -1,1 +1,3 @@
-"""Bedrock Runtime interface (Converse, ConverseStream) over LiteLLM; package name = function folder."""
+"""Bedrock Runtime interface (Converse, InvokeModel, their streams, CountTokens) over LiteLLM.
+
+The package name is the function folder."""
