@@ -23,7 +23,7 @@ CLAUDE_BODY = {
     "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
 }
 HELLO = [{"role": "user", "content": [{"text": "hi"}]}]
-SHORT_TOKENS, LONG_TOKENS, CLAUDE_TOKENS = 8, 58, -1  # LiteLLM's local estimate for these inputs
+SHORT_TOKENS, LONG_TOKENS, CLAUDE_TOKENS = 8, 58, 15  # LiteLLM's local estimate for these inputs
 WORDS = "The quick brown fox jumps over the lazy"
 WEATHER_TOOL = {
     "name": "get_weather",
