@@ -98,6 +98,15 @@ def assert_answers(event: dict[str, Any], raw: bytes) -> None:
         buffer.add_data(raw)
         kinds = [message.headers[":event-type"] for message in buffer]
         assert kinds[0] == "messageStart" and kinds[-2:] == ["messageStop", "metadata"], kinds
+    elif event["path"].endswith("/invoke-with-response-stream"):  # a Nova body: Converse events in chunks
+        buffer = EventStreamBuffer()
+        buffer.add_data(raw)
+        chunks = [json.loads(base64.b64decode(json.loads(message.payload)["bytes"])) for message in buffer]
+        assert "messageStart" in chunks[0] and "amazon-bedrock-invocationMetrics" in chunks[-1], chunks
+    elif event["path"].endswith("/invoke"):  # an Anthropic body
+        assert json.loads(raw)["content"][0]["text"]
+    elif event["path"].endswith("/count-tokens"):
+        assert json.loads(raw)["inputTokens"] > 0
     elif event["path"].endswith("/converse"):
         assert json.loads(raw)["output"]["message"]["content"][0]["text"]
     elif event["resource"] in {"/chat-history", "/bedrock/chat-history"}:
