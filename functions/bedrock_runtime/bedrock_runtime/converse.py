@@ -59,15 +59,14 @@ class Turn:
     field_paths: list[str] = field(default_factory=list)  # additionalModelResponseFieldPaths
     echoed: dict[str, Any] = field(default_factory=dict)  # serviceTier, performanceConfig
     guardrail: Guardrail | None = None
-
-    def blocked(self, error: BedrockError) -> bool:
-        """Whether ``error`` is the requested guardrail blocking the input (Bedrock: not an error)."""
-        return self.guardrail is not None and error.status == 400 and BLOCKED_MARKER in error.message.lower()
-
     conversation: Conversation | None = None
     new_messages: list[dict[str, Any]] | None = None
     system: list[dict[str, Any]] | None = None
     priority: int | None = None  # asked for in additionalModelRequestFields (gateway_core.priority)
+
+    def blocked(self, error: BedrockError) -> bool:
+        """Whether ``error`` is the requested guardrail blocking the input (Bedrock: not an error)."""
+        return self.guardrail is not None and error.status == 400 and BLOCKED_MARKER in error.message.lower()
 
     async def save(self, assistant: dict[str, Any]) -> bool:
         assert self.conversation is not None
