@@ -167,32 +167,6 @@ def create_gateway(health_urls: dict[str, str] | None = None) -> LocalApiGateway
     return LocalApiGateway(load_routes(template), targets, LiteLLMPassthrough(), health_urls)
 
 
-def _serve_tls(host: str, port: int, certfile: str, keyfile: str) -> None:
-    """The HTTPS listener on hypercorn: HTTP/2 by ALPN (the AWS SDK for JavaScript v3's default
-    client), HTTP/1.1 for everyone else; uvicorn speaks HTTP/1.1 only."""
-    import asyncio
-    import signal
-
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.certfile, config.keyfile = certfile, keyfile
-    config.alpn_protocols = ["h2", "http/1.1"]
-    config.keep_alive_timeout = 60
-    config.accesslog = None
-    config.loglevel = "WARNING"
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):  # a clean exit on Ctrl-C, as uvicorn's
-            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        await serve(create_gateway(), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    asyncio.run(run())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m local.gateway")
     parser.add_argument("--host", default="127.0.0.1")
@@ -200,9 +174,6 @@ def main() -> None:
     parser.add_argument("--ssl-certfile")
     parser.add_argument("--ssl-keyfile")
     args = parser.parse_args()
-    if args.ssl_certfile:
-        _serve_tls(args.host, args.port, args.ssl_certfile, args.ssl_keyfile)
-        return
     uvicorn.run(
         create_gateway(),
         host=args.host,
