@@ -16,7 +16,15 @@ import yaml
 
 from local.template import REPO_ROOT
 
-__all__ = ["BLOCKED_WORD", "FAKE_MODELS", "LOCAL_GUARDRAIL", "NARROW_MODEL", "build_config", "logging_integrations", "write_config"]
+__all__ = [
+    "BLOCKED_WORD",
+    "FAKE_MODELS",
+    "LOCAL_GUARDRAIL",
+    "NARROW_MODEL",
+    "build_config",
+    "logging_integrations",
+    "write_config",
+]
 
 CLOUD_CONFIG = REPO_ROOT / "ecs_litellm" / "config.yaml"
 # Fake model costs are set so budgets trigger (LiteLLM prices unknown models at 0).
