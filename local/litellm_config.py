@@ -33,7 +33,7 @@ FAKE_MODELS = ("fake-gpt", "fake-embedding", "fake-gpt-narrow")
 # One request in flight at a time (LiteLLM answers 429 past it): the deployment the priority tests
 # saturate, behind the gateway's admission queue of the same size (GATEWAY_PRIORITY_LIMITS).
 NARROW_MODEL = "fake-gpt-narrow"
-LOCAL_GUARDRAIL = {"identifier": "local-guardrail", "version": "1"}
+LOCAL_GUARDRAIL = {"identifier": "localguardrail", "version": "1"}
 BLOCKED_WORD = "forbidden-topic"
 _REAL_PROVIDERS = {
     "OPENAI_API_KEY": ("gpt-4.1-mini", "openai/gpt-4.1-mini"),

@@ -94,7 +94,7 @@ def test_service_tier_is_passed_and_echoed(stack: LocalStack) -> None:
 
 
 def test_a_guardrail_intervening(stack: LocalStack) -> None:
-    """The local stack's offline LiteLLM guardrail serves Bedrock guardrail local-guardrail/1."""
+    """The local stack's offline LiteLLM guardrail serves Bedrock guardrail localguardrail/1."""
     client = hook_client(stack)
     guard = {
         "guardrailIdentifier": LOCAL_GUARDRAIL["identifier"],

@@ -22,13 +22,13 @@ from starlette.testclient import TestClient
 from tests.unit.asgi_transport import AsgiTransport
 
 KEY = {"Authorization": "Bearer sk-caller"}
-GUARD = {"guardrailIdentifier": "gr-1", "guardrailVersion": "2", "trace": "enabled"}
+GUARD = {"guardrailIdentifier": "gr1", "guardrailVersion": "2", "trace": "enabled"}
 LISTED = {
     "guardrails": [
-        {"guardrail_name": "other", "guardrail_info": {"bedrock_guardrail": {"identifier": "gr-1", "version": "1"}}},
+        {"guardrail_name": "other", "guardrail_info": {"bedrock_guardrail": {"identifier": "gr1", "version": "1"}}},
         {
             "guardrail_name": "no-secrets",
-            "guardrail_info": {"bedrock_guardrail": {"identifier": "gr-1", "version": 2, "blocked_message": "Nope."}},
+            "guardrail_info": {"bedrock_guardrail": {"identifier": "gr1", "version": 2, "blocked_message": "Nope."}},
         },
     ]
 }
@@ -77,7 +77,7 @@ def test_a_block_is_guardrail_intervened_with_its_trace(gateway: tuple[TestClien
     answer = response.json()
     assert answer["output"] == {"message": {"role": "assistant", "content": [{"text": "Nope."}]}}
     assert answer["stopReason"] == "guardrail_intervened"
-    assert answer["trace"] == {"guardrail": {"inputAssessment": {"gr-1": {}}, "actionReason": BLOCK}}
+    assert answer["trace"] == {"guardrail": {"inputAssessment": {"gr1": {}}, "actionReason": BLOCK}}
     untraced = client.post(
         "/bedrock/model/m/converse", json=_body("a secret", guardrailConfig={**GUARD, "trace": "disabled"}), headers=KEY
     )
@@ -112,19 +112,19 @@ def test_without_guardrail_config_no_guardrail_is_requested(gateway: tuple[TestC
 
 def test_an_unmapped_guardrail_is_refused_with_how_to_configure_one(gateway: tuple[TestClient, AsgiTransport]) -> None:
     client, transport = gateway
-    unknown = {"guardrailIdentifier": "gr-9", "guardrailVersion": "1"}
+    unknown = {"guardrailIdentifier": "gr9", "guardrailVersion": "1"}
     response = client.post("/bedrock/model/m/converse", json=_body("hi", guardrailConfig=unknown), headers=KEY)
     assert response.status_code == 400 and response.headers["x-amzn-errortype"] == "ValidationException"
     message = response.json()["message"]
-    assert message.startswith("Guardrail gr-9 version 1 is not configured on this gateway.")
-    assert 'guardrail_info: {bedrock_guardrail: {identifier: gr-9, version: "1"}}' in message
+    assert message.startswith("Guardrail gr9 version 1 is not configured on this gateway.")
+    assert 'guardrail_info: {bedrock_guardrail: {identifier: gr9, version: "1"}}' in message
     assert [r.path for r in transport.requests] == ["/guardrails/list"]
 
 
 def test_invoke_model_refuses_guardrail_headers(gateway: tuple[TestClient, AsgiTransport]) -> None:
     client, transport = gateway
     body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
-    headers = {**KEY, "X-Amzn-Bedrock-GuardrailIdentifier": "gr-1", "X-Amzn-Bedrock-GuardrailVersion": "2"}
+    headers = {**KEY, "X-Amzn-Bedrock-GuardrailIdentifier": "gr1", "X-Amzn-Bedrock-GuardrailVersion": "2"}
     response = client.post("/bedrock/model/m/invoke", json=body, headers=headers)
     assert response.status_code == 400 and "guardrail" in response.json()["message"]
     assert transport.requests == []

@@ -116,7 +116,7 @@ def from_litellm_error(status: int, body: Any) -> BedrockError:
     words where Bedrock has some, without LiteLLM's internals (``gateway_core.internals``)."""
     raw = _message(body)
     lowered = raw.lower()
-    message = public_message(bedrock_message(status, raw))
+    message = bedrock_message(status, public_message(raw))
     if "budget" in lowered and ("exceeded" in lowered or "exhausted" in lowered):
         # Not retryable, so not ThrottlingException (boto3 would retry it): access is denied.
         return BedrockError(403, "AccessDeniedException", f"Budget exhausted: {message}")
