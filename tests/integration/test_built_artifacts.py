@@ -48,6 +48,8 @@ def shape(
         "GATEWAY_LITELLM_BASE_URL": stack.litellm_url,
         "GATEWAY_HISTORY_TABLE": "gateway-history",
         "GATEWAY_MASTER_KEY_SECRET_ARN": "",  # Secrets Manager: the key is given directly below
+        "GATEWAY_PRIORITY_REDIS_URL": "",  # ElastiCache of the priority queues: none here
+        "GATEWAY_PRIORITY_REDIS_AUTH_SECRET_ARN": "",
     }
     extra = {
         "GATEWAY_LITELLM_MASTER_KEY": stack.master_key,
