@@ -125,6 +125,6 @@ def test_a_guardrail_intervening(stack: LocalStack) -> None:
         client.converse(
             modelId="fake-gpt",
             messages=[{"role": "user", "content": [{"text": "hi"}]}],
-            guardrailConfig={"guardrailIdentifier": "gr-none", "guardrailVersion": "1"},
+            guardrailConfig={"guardrailIdentifier": "grnone", "guardrailVersion": "1"},
         )
-    assert unknown.value.response["Error"]["Message"].startswith("Guardrail gr-none version 1 is not configured")
+    assert unknown.value.response["Error"]["Message"].startswith("Guardrail grnone version 1 is not configured")
