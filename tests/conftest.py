@@ -6,6 +6,8 @@ import sys
 
 from local.template import functions, load_template
 
+# Appended, not prepended: whatever is already first on sys.path wins (make mutation puts the
+# mutated copies of the same packages there).
 for _spec in functions(load_template()):
     if str(_spec.source_dir) not in sys.path:
-        sys.path.insert(0, str(_spec.source_dir))
+        sys.path.append(str(_spec.source_dir))

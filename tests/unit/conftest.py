@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from chat_history.app import create_app as history_app
+from gateway_core import identity, prompts, secrets
+from gateway_core.history.store import SessionStore, get_store
+from gateway_core.settings import get_settings
 from moto import mock_aws
+from starlette.testclient import TestClient
+
+from local.dynamodb import create_tables
+from tests.unit.fake_litellm import MASTER_KEY, FakeLiteLLM
 
 
 @pytest.fixture
@@ -21,3 +31,86 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     with mock_aws():
         yield
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (no sleeps)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The identity and prompt caches' clock, with both caches empty."""
+    fake = FakeClock()
+    monkeypatch.setattr(identity, "_clock", fake)
+    monkeypatch.setattr(identity, "_cache", {})
+    monkeypatch.setattr(prompts, "_clock", fake)
+    monkeypatch.setattr(prompts, "_cache", {})
+    return fake
+
+
+@pytest.fixture
+def master_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(secrets, "_value", MASTER_KEY)
+    return MASTER_KEY
+
+
+@dataclass
+class Gateway:
+    """The history function's app and the store behind it; LiteLLM faked in process."""
+
+    litellm: FakeLiteLLM
+    store: SessionStore
+    history: TestClient
+
+
+HISTORY_TABLE = "history-unit"
+
+
+@pytest.fixture(scope="module")
+def history_table() -> Iterator[Any]:
+    """moto's DynamoDB with the template's history table, created once per module (the slow part)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            patch.setenv(name, value)
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+            patch.delenv(name, raising=False)
+        with mock_aws():
+            create_tables(None, {"HistoryTable": HISTORY_TABLE})
+            import boto3
+
+            yield boto3.resource("dynamodb", region_name="us-east-1").Table(HISTORY_TABLE)
+
+
+def _empty(table: Any) -> None:
+    keys = [k["AttributeName"] for k in table.key_schema]
+    with table.batch_writer() as batch:
+        for item in table.scan(ProjectionExpression=", ".join(keys))["Items"]:
+            batch.delete_item(Key={k: item[k] for k in keys})
+
+
+@pytest.fixture
+def gateway(
+    history_table: Any, clock: FakeClock, master_key: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Gateway]:
+    """History on (moto's DynamoDB, emptied for each test), the master key known, the identity cache empty."""
+    _empty(history_table)
+    monkeypatch.setenv("GATEWAY_HISTORY_TABLE", HISTORY_TABLE)
+    get_settings.cache_clear()
+    get_store.cache_clear()
+    litellm = FakeLiteLLM()
+    yield Gateway(litellm, get_store(), TestClient(history_app(litellm=litellm.client())))
+    get_settings.cache_clear()
+    get_store.cache_clear()

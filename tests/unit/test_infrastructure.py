@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
+from local.cfn import translate_template as translate
 from local.template import REPO_ROOT
-from tests.unit.test_template_lint import translate
 
 
 def resources(kind: str, cfn: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:

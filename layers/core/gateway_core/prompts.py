@@ -44,6 +44,7 @@ _CACHE_LIMIT = 256
 _cache: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
+_clock = time.monotonic  # the cache's clock (tests move it)
 
 
 def is_prompt_arn(model: Any) -> bool:
@@ -120,7 +121,7 @@ def _fetch(ref: PromptRef) -> dict[str, Any]:
 
 async def _get_prompt(ref: PromptRef) -> dict[str, Any]:
     key = (ref.region, ref.prompt_id, ref.version or "DRAFT")
-    now = time.monotonic()
+    now = _clock()
     cached = _cache.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]

@@ -1,0 +1,1 @@
+"""Mutation testing of the unit suite (``make mutation``): see mutation/run.py."""

@@ -1,0 +1,115 @@
+"""A fake LiteLLM for unit tests, served in process behind the transport seam
+(``tests.unit.asgi_transport``): ``/key/info`` for a few keys, ``/v1/chat/completions`` that
+records what it was sent and answers a scripted reply (whole, or as SSE chunks), and the
+management calls onboarding makes (``/user/new``, ``/key/generate``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway_core.http import LiteLLMClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.unit.asgi_transport import AsgiTransport
+
+MASTER_KEY = "sk-master"
+KEYS = {"sk-alice": "alice", "sk-alice-2": "alice", "sk-mallory": "mallory"}
+
+
+def answer(text: str, model: str = "m") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+
+
+def sse_chunks(pieces: list[str], model: str = "m") -> list[dict[str, Any]]:
+    chunks: list[dict[str, Any]] = [
+        {"id": "c", "model": model, "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}}]}
+        for piece in pieces
+    ]
+    chunks.append({"id": "c", "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append(
+        {
+            "id": "c",
+            "model": model,
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+    )
+    return chunks
+
+
+@dataclass
+class FakeLiteLLM:
+    reply: str = "Hello."
+    stream_pieces: list[str] = field(default_factory=lambda: ["Hel", "lo."])
+    status: int = 200  # of chat completions
+    error: dict[str, Any] | None = None  # body of a non-200 chat answer
+    chats: list[dict[str, Any]] = field(default_factory=list)  # bodies LiteLLM received
+    management: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)  # (path, token, body)
+    users: set[str] = field(default_factory=set)  # onboarded user ids
+    key_questions: int = 0
+
+    def client(self) -> LiteLLMClient:
+        routes = [
+            Route("/key/info", self._key_info, methods=["GET"]),
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/user/new", self._user_new, methods=["POST"]),
+            Route("/key/generate", self._key_generate, methods=["POST"]),
+        ]
+        return LiteLLMClient(AsgiTransport(Starlette(routes=routes)))
+
+    async def _key_info(self, request: Request) -> Response:
+        self.key_questions += 1
+        user = KEYS.get(request.headers.get("authorization", "").removeprefix("Bearer "))
+        if user is None:
+            return JSONResponse({"error": {"message": "Authentication Error, Invalid proxy server token"}}, 401)
+        return JSONResponse({"key": f"hash-{user}", "info": {"user_id": user, "team_id": f"team-{user}"}})
+
+    async def _chat(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        self.chats.append(body)
+        if self.status != 200:
+            return JSONResponse(self.error or {"error": {"message": "failed"}}, self.status)
+        model = str(body.get("model"))
+        if not body.get("stream"):
+            return JSONResponse(answer(self.reply, model))
+
+        async def events() -> AsyncIterator[bytes]:
+            for chunk in sse_chunks(self.stream_pieces, model):
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def _management(self, request: Request) -> tuple[str, dict[str, Any]]:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        body = json.loads(await request.body() or b"null")
+        self.management.append((request.url.path, token, body))
+        return token, body
+
+    async def _user_new(self, request: Request) -> Response:
+        token, body = await self._management(request)
+        if token != MASTER_KEY and not token.startswith("sk-"):
+            return JSONResponse({"error": {"message": "Unauthorized"}}, 401)
+        if body["user_id"] in self.users:
+            return JSONResponse({"error": {"message": "User already exists"}}, 409)
+        self.users.add(body["user_id"])
+        return JSONResponse(
+            {"user_id": body["user_id"], "key": "sk-new-user-key", "user_email": body.get("user_email")}
+        )
+
+    async def _key_generate(self, request: Request) -> Response:
+        _, body = await self._management(request)
+        return JSONResponse({"user_id": body.get("user_id"), "key": "sk-another-key"})

@@ -1,0 +1,263 @@
+"""Chat history through the functions' real routes: what a turn sends to LiteLLM, what it
+stores, and who may read, continue, list or delete a session.
+
+The OpenAI, Bedrock and history apps run as deployed (Starlette, their routes, error shapes);
+LiteLLM is faked in process (``tests.unit.fake_litellm``); DynamoDB is moto's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from bedrock_runtime.app import create_app as bedrock_app
+from botocore.eventstream import EventStreamBuffer
+from openai_chat.app import create_app as openai_app
+from starlette.testclient import TestClient
+
+from tests.unit.conftest import Gateway
+from tests.unit.fake_litellm import MASTER_KEY
+
+SYSTEM = {"role": "system", "content": "Be brief."}
+ONE = {"role": "user", "content": "one"}
+TWO = {"role": "user", "content": "two"}
+HELLO = {"role": "assistant", "content": "Hello."}
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def openai(gateway: Gateway) -> TestClient:
+    return TestClient(openai_app(litellm=gateway.litellm.client()))
+
+
+def bedrock(gateway: Gateway) -> TestClient:
+    return TestClient(bedrock_app(litellm=gateway.litellm.client()))
+
+
+def sse_data(raw: bytes) -> list[Any]:
+    lines = [line[len("data: ") :] for line in raw.decode().split("\n") if line.startswith("data: ")]
+    return [line if line == "[DONE]" else json.loads(line) for line in lines]
+
+
+def frames(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """(event type, payload) of each AWS event-stream frame, decoded by botocore."""
+    buffer = EventStreamBuffer()
+    buffer.add_data(raw)
+    return [(str(m.headers[":event-type"]), json.loads(m.payload)) for m in buffer]
+
+
+def start_session(gateway: Gateway, key: str = "sk-alice") -> str:
+    body = {"model": "m", "enable_history": True, "messages": [SYSTEM, ONE, TWO]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth(key))
+    assert response.status_code == 200, response.text
+    session_id: str = response.json()["session_id"]
+    return session_id
+
+
+def test_a_new_session_sends_the_request_as_is_and_stores_the_whole_turn(gateway: Gateway) -> None:
+    body = {"model": "m", "enable_history": True, "messages": [SYSTEM, ONE, TWO]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200
+    session_id = response.json()["session_id"]
+    assert response.headers["x-session-id"] == session_id and response.headers["x-history-saved"] == "true"
+    assert response.json()["choices"][0]["message"] == HELLO
+    assert gateway.litellm.chats == [{"model": "m", "messages": [SYSTEM, ONE, TWO]}]  # enable_history removed
+    session = gateway.store.get(session_id)
+    assert (session.owner, session.system) == ("user:alice", [SYSTEM])
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO]
+
+
+def test_a_continued_turn_sends_the_history_first_and_stores_every_new_message(gateway: Gateway) -> None:
+    session_id = start_session(gateway)
+    three, four = {"role": "user", "content": "three"}, {"role": "user", "content": "four"}
+    gateway.litellm.reply = "Bye."
+    body = {"model": "m", "session_id": session_id, "messages": [three, four]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice-2"))  # same person
+    assert response.status_code == 200 and response.json()["session_id"] == session_id
+    assert gateway.litellm.chats[-1] == {"model": "m", "messages": [SYSTEM, ONE, TWO, HELLO, three, four]}
+    bye = {"role": "assistant", "content": "Bye."}
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, three, four, bye]
+    read = gateway.history.post("/chat-history", json={"session_id": session_id}, headers=auth("sk-alice"))
+    assert read.json() == {
+        "session_id": session_id,
+        "messages": [SYSTEM, ONE, TWO, HELLO, three, four, bye],
+        "next_token": None,
+    }
+
+
+def test_a_new_system_prompt_replaces_the_stored_one(gateway: Gateway) -> None:
+    session_id = start_session(gateway)
+    longer = {"role": "developer", "content": "Be thorough."}
+    body = {"model": "m", "session_id": session_id, "messages": [longer, ONE]}
+    assert openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice")).status_code == 200
+    assert gateway.litellm.chats[-1]["messages"] == [longer, ONE, TWO, HELLO, ONE]
+    assert gateway.store.get(session_id).system == [longer]
+
+
+def test_a_streamed_turn_tells_the_session_first_and_stores_the_joined_answer(gateway: Gateway) -> None:
+    session_id = start_session(gateway)
+    body = {"model": "m", "stream": True, "session_id": session_id, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200 and response.headers["x-session-id"] == session_id
+    assert gateway.litellm.chats[-1] == {
+        "model": "m",
+        "stream": True,
+        "messages": [SYSTEM, ONE, TWO, HELLO, ONE],
+        "stream_options": {"include_usage": True},  # for the metrics; the caller does not see it
+    }
+    events = sse_data(response.content)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert chunks[0]["session_id"] == session_id and all("session_id" not in c for c in chunks[1:])
+    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["Hel", "lo.", None]
+    assert all(c.get("usage") is None for c in chunks)  # the usage-only chunk the caller did not ask for
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, ONE, HELLO]
+
+
+def test_a_failed_answer_is_relayed_and_stores_nothing(gateway: Gateway) -> None:
+    gateway.litellm.status, gateway.litellm.error = 429, {"error": {"message": "rate limited", "code": "429"}}
+    body = {"model": "m", "enable_history": True, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert (response.status_code, response.json()) == (429, {"error": {"message": "rate limited", "code": "429"}})
+    assert gateway.store.list("user:alice", 10, None)[0] == []
+
+
+CONVERSE = {
+    "messages": [{"role": "user", "content": [{"text": "one"}]}],
+    "system": [{"text": "Sys"}],
+    "inferenceConfig": {"maxTokens": 7},
+}
+SENT_MESSAGES = [
+    {"role": "system", "content": [{"type": "text", "text": "Sys"}]},
+    {"role": "user", "content": [{"type": "text", "text": "one"}]},
+]
+
+
+def test_converse_with_history_keeps_the_other_additional_fields(gateway: Gateway) -> None:
+    body = {**CONVERSE, "additionalModelRequestFields": {"enable_history": True, "top_k": 5}}
+    response = bedrock(gateway).post("/bedrock/model/m/converse", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200, response.text
+    assert response.json()["output"] == {"message": {"role": "assistant", "content": [{"text": "Hello."}]}}
+    assert response.headers["x-history-saved"] == "true"
+    session_id = response.headers["x-session-id"]
+    assert gateway.litellm.chats == [{"model": "m", "messages": SENT_MESSAGES, "max_tokens": 7, "top_k": 5}]
+    assert gateway.store.messages(session_id) == [SENT_MESSAGES[1], HELLO]
+    assert gateway.store.get(session_id).system == [SENT_MESSAGES[0]]
+
+
+def test_converse_stream_continues_a_session_with_the_same_translation(gateway: Gateway) -> None:
+    session_id = start_session(gateway)
+    body = {**CONVERSE, "additionalModelRequestFields": {"session_id": session_id, "top_k": 5}}
+    response = bedrock(gateway).post("/bedrock/model/m/converse-stream", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200 and response.headers["x-session-id"] == session_id
+    assert gateway.litellm.chats[-1] == {
+        "model": "m",
+        "messages": [SENT_MESSAGES[0], ONE, TWO, HELLO, SENT_MESSAGES[1]],
+        "max_tokens": 7,
+        "top_k": 5,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    events = frames(response.content)
+    assert [kind for kind, _ in events] == [
+        "messageStart",
+        "contentBlockDelta",
+        "contentBlockDelta",
+        "contentBlockStop",
+        "messageStop",
+        "metadata",
+    ]
+    assert "".join(p["delta"]["text"] for kind, p in events if kind == "contentBlockDelta") == "Hello."
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, SENT_MESSAGES[1], HELLO]
+
+
+@pytest.mark.parametrize("path", ["/bedrock/model/m/converse", "/bedrock/model/m/converse-stream"])
+def test_additional_model_request_fields_reach_litellm_on_both_paths(gateway: Gateway, path: str) -> None:
+    body = {**CONVERSE, "additionalModelRequestFields": {"top_k": 5, "thinking": {"type": "enabled"}}}
+    assert bedrock(gateway).post(path, json=body, headers=auth("sk-alice")).status_code == 200
+    (sent,) = gateway.litellm.chats
+    assert (sent["top_k"], sent["thinking"]) == (5, {"type": "enabled"})
+
+
+# Ownership: another person's session answers exactly like a missing one, and nothing changes.
+
+
+def alices_session(gateway: Gateway) -> str:
+    gateway.store.append("alices", "user:alice", [ONE, HELLO], create=True, model="m", system=[SYSTEM])
+    return "alices"
+
+
+def not_found(session_id: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": f"Session {session_id} not found",
+            "type": "not_found_error",
+            "param": "session_id",
+            "code": "not_found",
+        }
+    }
+
+
+def test_another_owner_cannot_read_a_session_and_cannot_tell_it_exists(gateway: Gateway) -> None:
+    alices_session(gateway)
+    theirs = gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth("sk-mallory"))
+    assert (theirs.status_code, theirs.json()) == (404, not_found("alices"))
+    converse = gateway.history.post("/bedrock/chat-history", json={"session_id": "alices"}, headers=auth("sk-mallory"))
+    assert converse.status_code == 404 and converse.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+    missing = gateway.history.post("/chat-history", json={"session_id": "nobodys"}, headers=auth("sk-mallory"))
+    assert (missing.status_code, missing.json()) == (404, not_found("nobodys"))
+    own = gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth("sk-alice"))
+    assert own.json()["messages"] == [SYSTEM, ONE, HELLO]
+
+
+def test_another_owner_cannot_continue_a_session(gateway: Gateway) -> None:
+    alices_session(gateway)
+    body = {"model": "m", "session_id": "alices", "messages": [TWO]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-mallory"))
+    assert (response.status_code, response.json()) == (404, not_found("alices"))
+    converse = {**CONVERSE, "additionalModelRequestFields": {"session_id": "alices"}}
+    for path in ("/bedrock/model/m/converse", "/bedrock/model/m/converse-stream"):
+        refused = bedrock(gateway).post(path, json=converse, headers=auth("sk-mallory"))
+        assert refused.status_code == 404 and refused.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+    assert gateway.litellm.chats == []  # refused before any model call
+    assert gateway.store.messages("alices") == [ONE, HELLO]
+
+
+def test_another_owner_cannot_delete_a_session(gateway: Gateway) -> None:
+    alices_session(gateway)
+    refused = gateway.history.delete("/chat-history/alices", headers=auth("sk-mallory"))
+    assert (refused.status_code, refused.json()) == (404, not_found("alices"))
+    assert gateway.store.get("alices") is not None and gateway.store.messages("alices") == [ONE, HELLO]
+    deleted = gateway.history.delete("/chat-history/alices", headers=auth("sk-alice"))
+    assert deleted.json() == {"session_id": "alices", "deleted": True, "messages_deleted": 2}
+    assert gateway.store.get("alices") is None
+    gone = gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth("sk-alice"))
+    assert gone.status_code == 404
+
+
+def test_listing_shows_only_the_callers_sessions(gateway: Gateway) -> None:
+    alices_session(gateway)
+    gateway.store.append("mallorys", "user:mallory", [TWO], create=True, model="m", system=None)
+    alice = gateway.history.post("/session-ids", json={}, headers=auth("sk-alice")).json()
+    mallory = gateway.history.post("/session-ids", json={}, headers=auth("sk-mallory")).json()
+    assert (alice["session_ids"], alice["next_token"]) == (["alices"], None)
+    assert (mallory["session_ids"], mallory["next_token"]) == (["mallorys"], None)
+
+
+def test_the_master_key_reads_and_deletes_any_session(gateway: Gateway) -> None:
+    alices_session(gateway)
+    read = gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth(MASTER_KEY))
+    assert read.json()["messages"] == [SYSTEM, ONE, HELLO]
+    deleted = gateway.history.delete("/chat-history/alices", headers=auth(MASTER_KEY))
+    assert deleted.json() == {"session_id": "alices", "deleted": True, "messages_deleted": 2}
+    assert gateway.litellm.key_questions == 0  # the master key is recognised without asking LiteLLM
+
+
+def test_history_needs_a_key_litellm_accepts(gateway: Gateway) -> None:
+    alices_session(gateway)
+    for headers in ({}, auth("sk-unknown"), {"Authorization": "Basic sk-alice"}):
+        response = gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=headers)
+        assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
