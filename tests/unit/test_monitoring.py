@@ -9,8 +9,8 @@ from typing import Any
 
 from gateway_core.metrics import DIMENSION_SETS, NAMESPACE
 
+from local.cfn import translate_template as translate
 from tests.unit.test_infrastructure import resources
-from tests.unit.test_template_lint import translate
 
 # What AWS publishes, from each service's CloudWatch metrics documentation: metric -> the
 # dimension sets used here. A name or dimension missing from this table fails the test.
