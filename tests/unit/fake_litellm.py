@@ -7,7 +7,7 @@ management calls onboarding makes (``/user/new``, ``/key/generate``).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ class FakeLiteLLM:
     management: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)  # (path, token, body)
     users: set[str] = field(default_factory=set)  # onboarded user ids
     key_questions: int = 0
+    thinking: Callable[[], None] = lambda: None  # runs as LiteLLM starts each answer (a test's clock moves)
 
     def client(self) -> LiteLLMClient:
         routes = [
@@ -72,6 +73,7 @@ class FakeLiteLLM:
 
     async def _key_info(self, request: Request) -> Response:
         self.key_questions += 1
+        self.thinking()
         user = KEYS.get(request.headers.get("authorization", "").removeprefix("Bearer "))
         if user is None:
             return JSONResponse({"error": {"message": "Authentication Error, Invalid proxy server token"}}, 401)
@@ -80,6 +82,7 @@ class FakeLiteLLM:
     async def _chat(self, request: Request) -> Response:
         body = json.loads(await request.body())
         self.chats.append(body)
+        self.thinking()
         if self.status != 200:
             return JSONResponse(self.error or {"error": {"message": "failed"}}, self.status)
         model = str(body.get("model"))

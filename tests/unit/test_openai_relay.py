@@ -3,7 +3,6 @@ transport seam: what LiteLLM receives, and what the client gets back, byte for b
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -21,14 +20,12 @@ from tests.unit.asgi_transport import AsgiTransport
 
 ANSWER = b'{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}'
 SSE = [b'data: {"choices":[{"delta":{"content":"h"}}]}\n\n', b'data: {"choices":[{"delta":{"content":"i"}}]}\n\n']
-LITELLM_LATENCY_S = 0.05
 client_saw_first_event = threading.Event()
 first_event_seen_in_time: list[bool] = []
 
 
 async def completions(request: Request) -> Response:
     body = json.loads(await request.body())
-    await asyncio.sleep(LITELLM_LATENCY_S)  # LiteLLM's own time, which the overhead header must exclude
     if body.get("stream"):
 
         async def events() -> AsyncIterator[bytes]:
@@ -77,12 +74,3 @@ def test_stream_is_relayed_as_it_is_produced() -> None:
                 client_saw_first_event.set()
     assert first_event_seen_in_time == [True]
     assert received == b"".join([*SSE, b"data: [DONE]\n\n"])
-
-
-def test_overhead_header_excludes_the_wait_for_litellm() -> None:
-    client, _ = _client()
-    response = client.post(
-        "/v1/chat/completions", json={"model": "m", "messages": []}, headers={"Authorization": "Bearer k"}
-    )
-    overhead_ms = float(response.headers["x-gateway-overhead-ms"])
-    assert overhead_ms < LITELLM_LATENCY_S * 1000 / 2, overhead_ms
