@@ -1,0 +1,187 @@
+"""POST /user/new through the user_keys app's real route: an Okta JWT becomes a LiteLLM user and
+key with exactly the deployment's defaults; a LiteLLM key passes through untouched.
+
+The issuer's discovery document and JWKS are served from memory (``JwksCache._get_json``; a
+real HTTPS issuer runs in the integration suite); tokens are signed with a key made here.
+LiteLLM is faked in process (``tests.unit.fake_litellm``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from starlette.testclient import TestClient
+from user_keys import onboarding
+from user_keys.app import create_app
+from user_keys.config import get_config
+from user_keys.okta import JwksCache
+
+from tests.unit.fake_litellm import MASTER_KEY, FakeLiteLLM
+
+ISSUER = "https://okta.test/oauth2/default"
+AUDIENCE = "api://gateway"
+SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    return {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+def token(key: rsa.RSAPrivateKey = SIGNING_KEY, kid: str = "k1", **claims: Any) -> str:
+    now = int(time.time())
+    payload = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "ann@example.com",
+        "email": "ann@example.com",
+        "iat": now,
+        "exp": now + 300,
+        "groups": ["Engineering", "Everyone"],
+        **claims,
+    }
+    return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, algorithm="RS256", headers={"kid": kid})
+
+
+class Issuer:
+    def __init__(self) -> None:
+        self.fetches: list[str] = []
+
+    async def get_json(self, url: str) -> tuple[int, Any]:
+        self.fetches.append(url)
+        if url == f"{ISSUER}/.well-known/openid-configuration":
+            return 200, {"issuer": ISSUER, "jwks_uri": f"{ISSUER}/v1/keys"}
+        if url == f"{ISSUER}/v1/keys":
+            return 200, {"keys": [jwk(SIGNING_KEY, "k1"), {"kid": "enc", "kty": "RSA", "use": "enc"}]}
+        return 404, {}
+
+
+@pytest.fixture
+def issuer(monkeypatch: pytest.MonkeyPatch, master_key: str) -> Iterator[Issuer]:
+    for name, value in {
+        "OKTA_ISSUER": ISSUER + "/",
+        "OKTA_AUDIENCE": AUDIENCE,
+        "OKTA_GROUP_TEAMS": '{"Engineering": "team-eng", "Finance": "team-fin"}',
+        "ONBOARDING_MAX_BUDGET": "25",
+        "ONBOARDING_BUDGET_DURATION": "30d",
+        "ONBOARDING_MODELS": "claude, gpt",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_config.cache_clear()
+    monkeypatch.setattr(onboarding, "_jwks", None)
+    fake = Issuer()
+    monkeypatch.setattr(JwksCache, "_get_json", fake.get_json)
+    yield fake
+    get_config.cache_clear()
+
+
+@pytest.fixture
+def litellm() -> FakeLiteLLM:
+    return FakeLiteLLM()
+
+
+def new_user(litellm: FakeLiteLLM, bearer: str, body: dict[str, Any] | None = None) -> Any:
+    client = TestClient(create_app(litellm=litellm.client()))
+    return client.post("/user/new", json=body or {}, headers={"Authorization": f"Bearer {bearer}"})
+
+
+EXPECTED_USER = {
+    "user_id": "ann@example.com",
+    "user_email": "ann@example.com",
+    "user_role": "internal_user",
+    "max_budget": 25.0,
+    "budget_duration": "30d",
+    "models": ["claude", "gpt"],
+    "teams": ["team-eng"],
+}
+
+
+def test_an_okta_token_creates_the_user_with_the_deployments_defaults(issuer: Issuer, litellm: FakeLiteLLM) -> None:
+    response = new_user(litellm, token(), {"key_alias": "laptop", "user_id": "ann@example.com"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"user_id": "ann@example.com", "key": "sk-new-user-key", "user_email": "ann@example.com"}
+    assert litellm.management == [("/user/new", MASTER_KEY, {**EXPECTED_USER, "key_alias": "laptop"})]
+    assert issuer.fetches == [f"{ISSUER}/.well-known/openid-configuration", f"{ISSUER}/v1/keys"]
+
+
+def test_a_person_already_onboarded_gets_a_new_key_for_the_same_user(issuer: Issuer, litellm: FakeLiteLLM) -> None:
+    assert new_user(litellm, token()).status_code == 200
+    again = new_user(litellm, token(), {"key_alias": "desktop", "duration": "7d"})
+    assert again.status_code == 200
+    assert again.json() == {
+        "user_id": "ann@example.com",
+        "key": "sk-another-key",
+        "user_email": "ann@example.com",
+        "existing_user": True,
+    }
+    assert litellm.management[-1] == (
+        "/key/generate",
+        MASTER_KEY,
+        {"user_id": "ann@example.com", "key_alias": "desktop", "duration": "7d"},
+    )
+
+
+def test_without_an_email_the_subject_is_the_email_and_no_group_means_no_team(
+    issuer: Issuer, litellm: FakeLiteLLM
+) -> None:
+    assert new_user(litellm, token(sub="00u1", email=None, groups=["Everyone"])).status_code == 200
+    ((_, _, body),) = litellm.management
+    assert (body["user_id"], body["user_email"], "teams" in body) == ("00u1", "00u1", False)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "named"),
+    [
+        ({"max_budget": 1000}, 403, "max_budget"),
+        ({"key_alias": "x", "models": ["all"]}, 403, "models"),
+        ({"user_role": "proxy_admin"}, 403, "user_role"),
+        ({"user_id": "bob@example.com"}, 403, "user_id"),
+        ({"user_email": "bob@example.com"}, 403, "user_email"),
+        ({"favourite_colour": "blue"}, 400, "favourite_colour"),
+    ],
+)
+def test_fields_the_caller_may_not_choose_are_refused_by_name(
+    issuer: Issuer, litellm: FakeLiteLLM, body: dict[str, Any], status: int, named: str
+) -> None:
+    response = new_user(litellm, token(), body)
+    assert response.status_code == status
+    assert named in response.json()["error"]["message"] and response.json()["error"]["param"] == named
+    assert litellm.management == []
+
+
+@pytest.mark.parametrize(
+    ("bearer", "message"),
+    [
+        (token(exp=int(time.time()) - 3600), "Signature has expired"),
+        (token(aud="api://someone-else"), "Audience doesn't match"),
+        (token(iss="https://evil.test"), "Invalid issuer"),
+        (token(key=OTHER_KEY), "Signature verification failed"),
+        (token(kid="unknown"), "unknown key"),
+        (token(sub=" "), "no subject"),
+        (jwt.encode({"sub": "x"}, "secret-secret-secret-secret-32by", algorithm="HS256"), "'HS256' is not allowed"),
+        ("not.a.jwt", "not a well-formed JWT"),
+    ],
+)
+def test_bad_tokens_are_refused_with_their_reason(
+    issuer: Issuer, litellm: FakeLiteLLM, bearer: str, message: str
+) -> None:
+    response = new_user(litellm, bearer)
+    assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
+    assert message in response.json()["error"]["message"]
+    assert litellm.management == []
+
+
+@pytest.mark.parametrize("bearer", ["sk-alice", MASTER_KEY])
+def test_a_litellm_key_is_forwarded_untouched(issuer: Issuer, litellm: FakeLiteLLM, bearer: str) -> None:
+    body = {"user_id": "x", "max_budget": 5}
+    response = new_user(litellm, bearer, body)
+    assert response.status_code == 200
+    assert litellm.management == [("/user/new", bearer, body)]
+    assert issuer.fetches == []  # no JWT work for a LiteLLM key
