@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+import psutil
+
 from local.template import REPO_ROOT
 
 __all__ = ["StackStartError", "launch_stack"]
@@ -20,7 +22,30 @@ _INHERITED_OVERRIDES = ("AWS_ENDPOINT_URL_DYNAMODB", "DATABASE_URL", "GATEWAY_TL
 
 
 class StackStartError(RuntimeError):
-    """The stack exited or did not get ready in time; the message ends with its log."""
+    """The stack exited or did not get ready in time (and was stopped); the message ends with its log."""
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a stack that did not start, and everything it started: Ctrl-C first (its own
+    teardown), then kill whatever is left of the family, so a failed start leaves nothing running."""
+    try:
+        family = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    alive = [p for p in family if p.is_running()]
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=10)
 
 
 def _ready(url: str) -> bool:
@@ -52,13 +77,10 @@ def launch_stack(
     health = f"http://127.0.0.1:{ports['GATEWAY_PORT']}/health"
     deadline = time.monotonic() + timeout
     while not (_ready(health) and "] ready in " in log_path.read_text(errors="replace")):
-        if process.poll() is not None or time.monotonic() > deadline:
-            if process.poll() is None:  # timed out: Ctrl-C stops its children too, kill would not
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            raise StackStartError(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
+        exited = process.poll() is not None
+        if exited or time.monotonic() > deadline:
+            _stop(process)
+            why = f"exited with {process.returncode}" if exited else f"was not ready within {timeout:.0f} s"
+            raise StackStartError(f"the local stack {why}; the end of its log:\n{log_path.read_text()[-4000:]}")
         time.sleep(0.5)
     return process

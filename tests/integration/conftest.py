@@ -84,8 +84,8 @@ def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
         env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     try:
         process = launch_stack(data_dir, ports, env)
-    except StackStartError as exc:
-        pytest.fail(str(exc))
+    except StackStartError as exc:  # one clear failure, not one error per test; nothing left running
+        pytest.exit(str(exc), returncode=1)
     gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
     log_path = data_dir / "stack.out"
     family = psutil.Process(process.pid).children(recursive=True)

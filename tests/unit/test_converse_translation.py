@@ -6,7 +6,7 @@ import json
 
 import pytest
 from botocore.eventstream import EventStreamBuffer
-from gateway_core.converse.errors import from_litellm_error
+from gateway_core.converse.errors import BedrockError, from_litellm_error
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.converse.response import openai_to_converse
 from gateway_core.converse.stream import StreamTranslator
@@ -158,6 +158,11 @@ def test_litellm_errors_map_to_bedrock_exceptions(status: int, message: str, cod
 
 
 def test_in_band_stream_error_becomes_a_modeled_exception() -> None:
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(BedrockError) as caught:
         StreamTranslator().feed({"error": {"message": "slow down", "code": "429"}})
-    assert getattr(caught.value, "stream_exception_type", "") == "throttlingException"
+    assert (caught.value.status, caught.value.error_type, caught.value.message) == (
+        429,
+        "ThrottlingException",
+        "slow down",
+    )
+    assert caught.value.stream_exception_type == "throttlingException"

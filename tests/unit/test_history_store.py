@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+from gateway_core.history import store as store_module
 from gateway_core.history.formats import openai_to_converse_history
 from gateway_core.history.records import MessageItem
 from gateway_core.history.store import SessionGone, SessionStore
@@ -91,10 +92,11 @@ def test_expired_messages_are_hidden_without_leaving_an_orphan_start(store: Sess
     assert [m["content"] for m in store.messages("s1")] == ["q2"]
 
 
-def test_sessions_list_for_their_owner_only(store: SessionStore) -> None:
+def test_sessions_list_for_their_owner_only_newest_first(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    moments = iter(range(1_800_000_000_000, 1_800_000_100_000, 1000))  # one second apart, not a sleep
+    monkeypatch.setattr(store_module, "_now_ms", lambda: next(moments))
     for n in range(3):
         store.append(f"a{n}", "user:a", [{"role": "user", "content": "x"}], create=True, model=None, system=None)
-        time.sleep(0.002)
     store.append("b0", "user:b", [{"role": "user", "content": "x"}], create=True, model=None, system=None)
     first, start = store.list("user:a", 2, None)
     rest, end = store.list("user:a", 2, start)
