@@ -347,24 +347,26 @@ def test_retention_ttl_and_large_messages(stack: LocalStack) -> None:
 
 
 def test_answer_survives_a_failed_store(stack: LocalStack) -> None:
-    """The session is deleted while a slow turn runs: the caller still gets the answer."""
-    client = stack.openai()
-    session_id = start_session(client)
-    with ThreadPoolExecutor(1) as pool:
-        slow = pool.submit(
-            client.chat.completions.with_raw_response.create,
-            model="fake-gpt",
-            messages=[{"role": "user", "content": "slow"}],
-            extra_body={"session_id": session_id},
-            extra_headers={"x-fake-latency-ms": "1500"},
-        )
-        time.sleep(0.7)
-        httpx.delete(
-            f"{stack.gateway_url}/chat-history/{session_id}", headers={"Authorization": f"Bearer {stack.master_key}"}
-        ).raise_for_status()
-        response = slow.result()
-    assert response.headers["x-history-saved"] == "false"
-    assert response.parse().choices[0].message.content == ANSWER
+    """The session is deleted while a turn streams: the caller still gets the whole answer."""
+    session_id = start_session(stack.openai())
+    admin = {"Authorization": f"Bearer {stack.master_key}"}
+    body = {
+        "model": "fake-gpt",
+        "stream": True,
+        "session_id": session_id,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    slow = {**admin, "x-fake-chunk-delay-ms": "300"}  # the provider takes 2 s after the first word
+    with httpx.stream(
+        "POST", f"{stack.gateway_url}/v1/chat/completions", json=body, headers=slow, timeout=30
+    ) as streamed:
+        lines = streamed.iter_lines()
+        first = next(line for line in lines if line.startswith("data: "))  # the turn is under way: now delete
+        httpx.delete(f"{stack.gateway_url}/chat-history/{session_id}", headers=admin).raise_for_status()
+        rest = [line for line in lines if line]
+    assert rest[-2:] == [": history not saved", "data: [DONE]"]
+    chunks = [json.loads(line[len("data: ") :]) for line in [first, *rest[:-2]]]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == ANSWER
     assert (
         post(stack, "/chat-history", stack.master_key, {"session_id": session_id}).status_code == 404
     )  # not resurrected

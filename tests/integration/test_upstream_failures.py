@@ -80,13 +80,16 @@ def _start_gateway(litellm_port: int) -> tuple[str, subprocess.Popen[bytes]]:
     }
     process = subprocess.Popen([sys.executable, "-m", "local.gateway", "--port", str(port)], env=env, cwd=REPO_ROOT)  # noqa: S603
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    deadline = time.monotonic() + 60
+    while True:
         try:
             urllib.request.urlopen(f"{url}/health", timeout=1)  # noqa: S310
-            break
+            return url, process
         except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:  # never carry on without it
+                process.kill()
+                pytest.fail(f"the gateway did not start (exit status {process.poll()})")
             time.sleep(0.1)
-    return url, process
 
 
 @pytest.fixture

@@ -261,3 +261,25 @@ def test_history_needs_a_key_litellm_accepts(gateway: Gateway) -> None:
     for headers in ({}, auth("sk-unknown"), {"Authorization": "Basic sk-alice"}):
         response = gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=headers)
         assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_session_deleted_while_the_model_answers_still_gives_the_answer(gateway: Gateway, stream: bool) -> None:
+    """Deleted during the turn (by the LiteLLM hook, at a known point): the answer arrives, the
+    turn says it was not saved, and the session is not brought back."""
+    session_id = start_session(gateway)
+    gateway.litellm.thinking = lambda: gateway.store.delete(session_id)
+    body = {"model": "m", "stream": stream, "session_id": session_id, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200
+    if stream:
+        assert response.content.endswith(b": history not saved\n\ndata: [DONE]\n\n")
+        assert [c["choices"][0]["delta"].get("content") for c in sse_data(response.content)[:-1]] == [
+            "Hel",
+            "lo.",
+            None,
+        ]
+    else:
+        assert response.headers["x-history-saved"] == "false"
+        assert response.json()["choices"][0]["message"] == HELLO
+    assert gateway.store.get(session_id) is None and gateway.store.messages(session_id) == []
