@@ -9,6 +9,8 @@ files they read, runs mutmut there at the lowest CPU priority, and scores each p
     python -m mutation                    every mutant (the measure the README reports)
     python -m mutation --sample           every 10th mutant of the scored packages (CI, make test)
     python -m mutation --only 'gateway_core.identity.*'   some mutants (mutmut's glob)
+    python -m mutation --sample --tests-from main       the same, against another revision's tests
+
 
 The sample fails (exit 1) when a scored package's sample score falls below mutation/threshold.json.
 """
@@ -41,9 +43,10 @@ IGNORED = shutil.ignore_patterns("__pycache__")
 SAMPLE = "*__mutmut_*7"
 
 
-def stage() -> None:
-    """Copy what changed into .mutation/ (copy2 keeps mtimes: mutmut re-mutates only changed files)."""
-    STAGE.mkdir(exist_ok=True)
+def stage(stage_dir: Path, tests_from: str | None) -> None:
+    """Copy what changed into ``stage_dir`` (copy2 keeps mtimes: mutmut re-mutates only changed
+    files), with the tests of the work tree or of the revision ``tests_from``."""
+    stage_dir.mkdir(exist_ok=True)
     for name, source in SOURCES.items():
         shutil.copytree(
             source,
@@ -58,11 +61,11 @@ def stage() -> None:
     shutil.copy2(REPO / "pyproject.toml", STAGE / "pyproject.toml")
 
 
-def run_mutmut(patterns: list[str], children: int) -> int:
+def run_mutmut(stage_dir: Path, patterns: list[str], children: int) -> int:
     mutmut = Path(sys.executable).with_name("mutmut")
     command = ["nice", "-n", "19", str(mutmut), "run", "--max-children", str(children), *patterns]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(command, cwd=STAGE, env=env, check=False).returncode  # noqa: S603 (our own command)
+    return subprocess.run(command, cwd=stage_dir, env=env, check=False).returncode  # noqa: S603 (our own command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,19 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], help="mutmut globs of mutant names")
     parser.add_argument("--children", type=int, default=1, help="parallel test processes (default 1)")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results (.mutation/ is rebuilt)")
+    parser.add_argument("--tests-from", help="a git revision whose tests to run (e.g. main: the score before)")
     args = parser.parse_args(argv)
-    if args.fresh and STAGE.exists():
-        shutil.rmtree(STAGE)
-    stage()
+    stage_dir = STAGE if args.tests_from is None else REPO / f".mutation-{args.tests_from}"
+    if args.fresh and stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    stage(stage_dir, args.tests_from)
     patterns = list(args.only)
     if args.sample:
         patterns = [f"{module}.{SAMPLE}" for modules in PACKAGES.values() for module in modules]
-    code = run_mutmut(patterns, args.children)
+    code = run_mutmut(stage_dir, patterns, args.children)
     if code != 0:
         print(f"mutmut exited {code}", file=sys.stderr)
         return code
-    measured = scores(STAGE / "mutants", sample=SAMPLE if args.sample else None)
-    report = write_report(measured, STAGE / ("sample.md" if args.sample else "report.md"))
+    measured = scores(stage_dir / "mutants", sample=SAMPLE if args.sample else None)
+    report = write_report(measured, stage_dir / ("sample.md" if args.sample else "report.md"))
     print(report)
     if args.sample:
         return check_thresholds(measured)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from gateway_core.settings import flag
+
 __all__ = ["OnboardingConfig", "get_config"]
 
 
@@ -63,7 +65,7 @@ class OnboardingConfig:
             issuer=environ.get("OKTA_ISSUER", "").strip().rstrip("/"),
             audience=environ.get("OKTA_AUDIENCE", "").strip() or "api://default",
             leeway_s=float(environ.get("OKTA_LEEWAY_S", "60")),
-            allow_http_issuer=environ.get("OKTA_ALLOW_HTTP_ISSUER", "").lower() in {"1", "true", "yes"},
+            allow_http_issuer=flag(environ.get("OKTA_ALLOW_HTTP_ISSUER")),
             jwks_min_refresh_s=float(environ.get("OKTA_JWKS_MIN_REFRESH_S", "60")),
             jwks_max_age_s=float(environ.get("OKTA_JWKS_MAX_AGE_S", "3600")),
             groups_claim=environ.get("OKTA_GROUPS_CLAIM", "groups"),

@@ -32,6 +32,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from gateway_core.request_record import RequestRecord
+from gateway_core.settings import flag
 
 __all__ = [
     "DIMENSION_SETS",
@@ -217,7 +218,7 @@ def emf_line(record: RequestRecord, outcome: Outcome, models: ModelDimension = _
     return head + json.dumps(fields, separators=(",", ":"))[1:]
 
 
-_disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
+_disabled = flag(os.environ.get("POWERTOOLS_METRICS_DISABLED"))
 
 
 def emit(record: RequestRecord, outcome: Outcome) -> None:

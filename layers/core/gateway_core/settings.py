@@ -34,11 +34,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "flag", "get_settings"]
+
+# What Powertools' own strtobool takes as true (it reads POWERTOOLS_* too), so every switch of
+# ours and every POWERTOOLS_* switch means the same thing; anything else is false.
+_TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+def flag(value: str | None) -> bool:
+    """An on/off environment value: the one parser every module uses."""
+    return (value or "").strip().lower() in _TRUE
 
 
 def _limits(raw: str) -> dict[str, int]:
@@ -90,7 +95,7 @@ class Settings:
                 environ.get("GATEWAY_LITELLM_MAX_CONNECTIONS", default.litellm_max_connections)
             ),
             litellm_keepalive_s=float(environ.get("GATEWAY_LITELLM_KEEPALIVE_S", default.litellm_keepalive_s)),
-            log_content=_flag(environ.get("GATEWAY_LOG_CONTENT")),
+            log_content=flag(environ.get("GATEWAY_LOG_CONTENT")),
             history_table=environ.get("GATEWAY_HISTORY_TABLE", ""),
             history_retention_days=float(environ.get("GATEWAY_HISTORY_RETENTION_DAYS", default.history_retention_days)),
             identity_cache_ttl_s=float(environ.get("GATEWAY_IDENTITY_CACHE_TTL_S", default.identity_cache_ttl_s)),

@@ -20,6 +20,8 @@ import os
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from gateway_core.settings import flag
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
@@ -28,11 +30,9 @@ __all__ = ["RequestTrace", "Span", "begin_request", "enabled", "prepare", "start
 _IN_LAMBDA = bool(os.environ.get("LAMBDA_TASK_ROOT"))
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-_enabled = not _flag("POWERTOOLS_TRACE_DISABLED") and (_IN_LAMBDA or bool(os.environ.get("AWS_XRAY_DAEMON_ADDRESS")))
+_enabled = not flag(os.environ.get("POWERTOOLS_TRACE_DISABLED")) and (
+    _IN_LAMBDA or bool(os.environ.get("AWS_XRAY_DAEMON_ADDRESS"))
+)
 _tracer: Tracer | None = None
 
 
