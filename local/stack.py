@@ -10,7 +10,8 @@ Configuration (environment):
   LITELLM_OFFLINE_DB (../shared/litellm-offline-db when present: Prisma engines cannot be fetched)
   GATEWAY_TLS_PORT (unset: no HTTPS listener; 0 = any free port): the gateway over HTTPS with a
   self-signed certificate in <data dir>/tls/cert.pem, for boto3's AWS_BEARER_TOKEN_BEDROCK
-  GATEWAY_IDENTITY_CACHE_TTL_S (30) and the other GATEWAY_* settings reach the gateway unchanged
+  The functions get the environment template.yaml gives them (parameter defaults; local stand-ins
+  for the ALB, table and secret); GATEWAY_*, OKTA_*, ONBOARDING_* set in this shell win
   LOCAL_STARTUP_TIMEOUT_S (240)
   LOCAL_OKTA (unset; 1 = a local Okta issuer, local/okta.py, that the gateway's onboarding trusts)
 
@@ -38,7 +39,7 @@ from local.litellm_config import write_config
 from local.okta import okta_dir
 from local.postgres import start_postgres
 from local.processes import Child, free_port, port_in_use, relevant_lines, rotate_logs, spawn, wait_http
-from local.template import REPO_ROOT, load_routes, load_template
+from local.template import REPO_ROOT, functions_environment, load_routes, load_template
 from local.tls import ensure_certificate
 from local.xray_collector import free_udp_port
 
@@ -311,12 +312,19 @@ def run(stack: Stack) -> int:
         "fake_provider": f"{fake_url}/health",
         "dynamodb": f"{stack.dynamodb_url}/moto-api/" if moto else stack.dynamodb_url,
     }
+    # The functions' environment as template.yaml gives it (parameter defaults, local stand-ins for
+    # the AWS resources), then whatever this shell sets (GATEWAY_*, OKTA_*... win), then the wiring.
+    local_resources = {
+        "GATEWAY_LITELLM_BASE_URL": litellm_url,
+        "GATEWAY_HISTORY_TABLE": HISTORY_TABLE,
+        "GATEWAY_MASTER_KEY_SECRET_ARN": "",  # locally the key itself: GATEWAY_LITELLM_MASTER_KEY
+    }
     gateway_env = {
+        **functions_environment(load_template(), local_resources),
         **base_env,
         **AWS_PLACEHOLDERS,
-        "GATEWAY_LITELLM_BASE_URL": litellm_url,
+        **local_resources,
         "GATEWAY_LITELLM_MASTER_KEY": stack.master_key,
-        "GATEWAY_HISTORY_TABLE": HISTORY_TABLE,
         "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_url,
         "AWS_ENDPOINT_URL_BEDROCK_AGENT": fake_url,
         "LOCAL_HEALTH_URLS": json.dumps(health),

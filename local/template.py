@@ -21,6 +21,7 @@ __all__ = [
     "FunctionSpec",
     "Route",
     "functions",
+    "functions_environment",
     "load_routes",
     "load_template",
 ]
@@ -106,6 +107,42 @@ def functions(template: dict[str, Any]) -> list[FunctionSpec]:
         env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
         specs.append(FunctionSpec(logical_id, props["CodeUri"], env))
     return specs
+
+
+# Variables only the Lambda runtime uses (the Web Adapter's); the local gateway serves every
+# function in one uvicorn process, so they mean nothing here.
+LAMBDA_ONLY = frozenset({"AWS_LAMBDA_EXEC_WRAPPER", "AWS_LWA_INVOKE_MODE", "AWS_LWA_READINESS_CHECK_PATH", "PORT"})
+
+
+def _parameter_default(template: dict[str, Any], name: str) -> str:
+    default = template.get("Parameters", {}).get(name, {}).get("Default", "")
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
+def functions_environment(template: dict[str, Any], local: dict[str, str]) -> dict[str, str]:
+    """The environment every function has in AWS, for the local gateway (one process serves them
+    all): literals as written, ``!Ref Parameter`` as the parameter's default, and each value
+    naming an AWS resource (the ALB, the table, the secret) from ``local``, by variable name. A
+    variable that names a resource and has no local value is an error, so the template and the
+    local stack cannot drift apart silently. ``POWERTOOLS_SERVICE_NAME`` differs per function
+    and is left out (``local.gateway`` gives each app its own)."""
+    environment: dict[str, str] = {}
+    for spec in functions(template):
+        for name, value in spec.environment.items():
+            if name in LAMBDA_ONLY or name == "POWERTOOLS_SERVICE_NAME":
+                continue
+            if name in local:
+                resolved = local[name]
+            elif isinstance(value, str | int | float | bool):
+                resolved = str(value).lower() if isinstance(value, bool) else str(value)
+            elif isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template.get("Parameters", {}):
+                resolved = _parameter_default(template, value["Ref"])
+            else:
+                raise ValueError(f"{spec.logical_id}: {name} = {value} names an AWS resource; give it a local value")
+            if environment.get(name, resolved) != resolved:
+                raise ValueError(f"{name} differs between functions; the local gateway runs them in one process")
+            environment[name] = resolved
+    return environment
 
 
 def _fixed_path(integration: dict[str, Any]) -> str | None:

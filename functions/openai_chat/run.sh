@@ -1,5 +1,5 @@
 #!/bin/bash
-# Lambda Web Adapter entry point (Handler: run.sh): the same FastAPI app uvicorn serves locally.
+# Lambda Web Adapter entry point (Handler: run.sh): the same Starlette app uvicorn serves locally.
 # Lambda gives a process the adapter starts only PYTHONPATH=/var/runtime; the sys.path its own
 # Python handlers get (code root, then the layers' /opt/python and its site-packages) is set here,
 # or uvicorn and gateway_core, which live in the layer, cannot be imported.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from starlette.routing import Route as AppRoute
 
 from local.gateway import load_function_app
@@ -89,3 +90,21 @@ def test_function_code_uri_is_its_package() -> None:
             assert handler == "run.sh" and (Path(spec.source_dir) / "run.sh").is_file(), spec.logical_id
         else:
             assert handler == f"{spec.package}.app.handler", spec.logical_id
+
+
+def test_the_local_stack_gives_the_functions_the_templates_environment() -> None:
+    from local.template import functions_environment
+
+    local = {"GATEWAY_LITELLM_BASE_URL": "http://l", "GATEWAY_HISTORY_TABLE": "t", "GATEWAY_MASTER_KEY_SECRET_ARN": ""}
+    environment = functions_environment(load_template(), local)
+    assert environment["GATEWAY_LOG_CONTENT"] == "false"  # !Ref LogContent: the parameter's default
+    assert environment["ONBOARDING_MAX_BUDGET"] == "50" and environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    assert environment["GATEWAY_LITELLM_BASE_URL"] == "http://l"
+    assert not {"PORT", "AWS_LWA_INVOKE_MODE", "POWERTOOLS_SERVICE_NAME"} & set(environment)
+    every = {name for spec in functions(load_template()) for name in spec.environment}
+    assert set(environment) == every - {"PORT", "AWS_LWA_INVOKE_MODE", "AWS_LWA_READINESS_CHECK_PATH"} - {
+        "AWS_LAMBDA_EXEC_WRAPPER",
+        "POWERTOOLS_SERVICE_NAME",
+    }
+    with pytest.raises(ValueError, match="GATEWAY_HISTORY_TABLE .* names an AWS resource"):
+        functions_environment(load_template(), {k: v for k, v in local.items() if k != "GATEWAY_HISTORY_TABLE"})
