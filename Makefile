@@ -17,7 +17,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 progress = awk -v name=$(1) -v total=$$(grep -c '==' $(2)) '/^Collecting /{n++; printf "[%s %d/%d] %s\n", name, n, total, $$2; fflush(); next} /^Installing collected/{printf "[%s] unpacking %d packages\n", name, total; fflush(); next} /^Successfully installed/{printf "[%s] installed\n", name; fflush(); next} /(^Looking in |is ignored: it is neither a file nor a directory)/{next} /^ *(Processing|Downloading|Using cached|Obtaining|Requirement already|Preparing|Building|Created wheel|Stored in|Attempting|Found existing|Uninstalling|Successfully uninstalled|Getting requirements|Installing build)/{next} {print; fflush()}'
 
-.PHONY: install dev test test-unit check-infra lambda-check smoke bench lint lock litellm-image clean
+.PHONY: install dev test test-unit mutation mutation-sample check-infra lambda-check smoke bench lint lock litellm-image clean
 
 install: $(VENV)/.installed $(LITELLM_VENV)/.installed
 
@@ -55,6 +55,7 @@ dev:
 
 test: install lint check-infra
 	$(VENV)/bin/python -m pytest
+	$(MAKE) mutation-sample
 
 # Everything that proves template.yaml offline (cfn-lint on source and translation runs in pytest).
 # checkov scans the SAM source, where every skip is justified inline, and the translation; there
@@ -91,6 +92,18 @@ smoke: $(VENV)/.installed
 
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests/unit
+
+# Mutation testing (mutation/run.py): mutmut over the layer and the functions against the unit
+# suite, at nice 19 with MUTATION_CHILDREN test processes. `make mutation` tries every mutant
+# (hours; results are kept in .mutation/ and only changed code is tried again);
+# `make mutation-sample` tries every 10th mutant of the five scored packages and fails below
+# mutation/threshold.json (make test runs it).
+MUTATION_CHILDREN ?= 1
+mutation: $(VENV)/.installed
+	$(VENV)/bin/python -m mutation --children $(MUTATION_CHILDREN) $(MUTATION_ARGS)
+
+mutation-sample: $(VENV)/.installed
+	$(VENV)/bin/python -m mutation --sample --children $(MUTATION_CHILDREN)
 
 # The project's own rules (pyproject.toml): ruff everywhere, mypy --strict on what ships to Lambda.
 lint: $(VENV)/.installed
