@@ -48,17 +48,16 @@ def stage(stage_dir: Path, tests_from: str | None) -> None:
     files), with the tests of the work tree or of the revision ``tests_from``."""
     stage_dir.mkdir(exist_ok=True)
     for name, source in SOURCES.items():
-        shutil.copytree(
-            source,
-            STAGE / name,
-            copy_function=shutil.copy2,
-            dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    for stale in (STAGE / TESTS, STAGE / "mutants" / TESTS):  # a test deleted in the repo goes here too
+        shutil.copytree(source, stage_dir / name, copy_function=shutil.copy2, dirs_exist_ok=True, ignore=IGNORED)
+    for stale in (stage_dir / TESTS, stage_dir / "mutants" / TESTS):  # a test deleted in the repo goes here too
         shutil.rmtree(stale, ignore_errors=True)
-    shutil.copytree(REPO / TESTS, STAGE / TESTS, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(REPO / "pyproject.toml", STAGE / "pyproject.toml")
+    if tests_from is None:
+        shutil.copytree(REPO / TESTS, stage_dir / TESTS, ignore=IGNORED)
+    else:  # that revision's tests, with today's sys.path setup (which lets the mutated packages win)
+        archive = subprocess.run(["git", "archive", tests_from, TESTS], cwd=REPO, check=True, capture_output=True)  # noqa: S603, S607
+        subprocess.run(["tar", "-x", "-C", str(stage_dir)], input=archive.stdout, check=True)  # noqa: S603, S607
+        shutil.copy2(REPO / TESTS / "conftest.py", stage_dir / TESTS / "conftest.py")
+    shutil.copy2(REPO / "pyproject.toml", stage_dir / "pyproject.toml")
 
 
 def run_mutmut(stage_dir: Path, patterns: list[str], children: int) -> int:
