@@ -60,6 +60,7 @@ class FakeLiteLLM:
     management: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)  # (path, token, body)
     users: set[str] = field(default_factory=set)  # onboarded user ids
     key_questions: int = 0
+    teams: dict[str, list[str]] = field(default_factory=lambda: {"alice": ["team-a"]})  # /user/info
     thinking: Callable[[], None] = lambda: None  # runs as LiteLLM starts each answer (a test's clock moves)
 
     def client(self) -> LiteLLMClient:
@@ -68,6 +69,7 @@ class FakeLiteLLM:
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/user/new", self._user_new, methods=["POST"]),
             Route("/key/generate", self._key_generate, methods=["POST"]),
+            Route("/user/info", self._user_info, methods=["GET"]),
         ]
         return LiteLLMClient(AsgiTransport(Starlette(routes=routes)))
 
@@ -116,3 +118,13 @@ class FakeLiteLLM:
     async def _key_generate(self, request: Request) -> Response:
         _, body = await self._management(request)
         return JSONResponse({"user_id": body.get("user_id"), "key": "sk-another-key"})
+
+    async def _user_info(self, request: Request) -> Response:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        user = request.query_params.get("user_id", "")
+        self.management.append((f"/user/info?user_id={user}", token, None))
+        if token != MASTER_KEY:
+            return JSONResponse({"error": {"message": "Unauthorized"}}, 401)
+        if user not in self.teams:
+            return JSONResponse({"error": {"message": "not found"}}, 404)
+        return JSONResponse({"user_id": user, "user_info": {"teams": self.teams[user]}})
