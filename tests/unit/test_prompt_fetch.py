@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
@@ -116,4 +115,3 @@ def test_one_client_per_region_with_bounded_timeouts_and_retries(monkeypatch: py
         10,
         {"total_max_attempts": 4, "mode": "standard"},
     )
-    assert isinstance(client, type(boto3.client("bedrock-agent", region_name="eu-west-1")))
