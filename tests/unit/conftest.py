@@ -94,11 +94,18 @@ def history_table() -> Iterator[Any]:
             yield boto3.resource("dynamodb", region_name="us-east-1").Table(HISTORY_TABLE)
 
 
-def _empty(table: Any) -> None:
+def empty(table: Any) -> None:
+    """Delete every item (cheaper than a new table per test)."""
     keys = [k["AttributeName"] for k in table.key_schema]
-    with table.batch_writer() as batch:
-        for item in table.scan(ProjectionExpression=", ".join(keys))["Items"]:
-            batch.delete_item(Key={k: item[k] for k in keys})
+    page: dict[str, Any] = {"ProjectionExpression": ", ".join(keys)}
+    while True:
+        found = table.scan(**page)
+        with table.batch_writer() as batch:
+            for item in found["Items"]:
+                batch.delete_item(Key={k: item[k] for k in keys})
+        if "LastEvaluatedKey" not in found:
+            return
+        page["ExclusiveStartKey"] = found["LastEvaluatedKey"]
 
 
 @pytest.fixture
@@ -106,7 +113,7 @@ def gateway(
     history_table: Any, clock: FakeClock, master_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Gateway]:
     """History on (moto's DynamoDB, emptied for each test), the master key known, the identity cache empty."""
-    _empty(history_table)
+    empty(history_table)
     monkeypatch.setenv("GATEWAY_HISTORY_TABLE", HISTORY_TABLE)
     get_settings.cache_clear()
     get_store.cache_clear()

@@ -24,7 +24,7 @@ from gateway_core.history.store import SessionStore
 from pynamodb.connection import Connection
 from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
 
-from local.dynamodb import create_tables
+from tests.unit.conftest import HISTORY_TABLE, empty
 
 TX_LIMIT_ITEMS, TX_LIMIT_BYTES = 100, 4 * 1024 * 1024
 
@@ -46,9 +46,9 @@ def transactions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
 
 @pytest.fixture
-def store(moto_aws: None, transactions: list[tuple[int, int]]) -> Iterator[SessionStore]:
-    create_tables(None, {"HistoryTable": "history-limits"})
-    yield SessionStore("history-limits", retention_days=1)
+def store(history_table: Any, transactions: list[tuple[int, int]]) -> Iterator[SessionStore]:
+    empty(history_table)
+    yield SessionStore(HISTORY_TABLE, retention_days=1)
 
 
 def _items(session: str) -> list[MessageItem]:

@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from local.dynamodb import create_tables
 from tests.unit.asgi_transport import AsgiTransport
+from tests.unit.conftest import HISTORY_TABLE, empty
 
 USERS = {"sk-alice": "alice", "sk-mallory": "mallory"}
 MESSAGES = [{"role": "user" if n % 2 == 0 else "assistant", "content": f"m{n}"} for n in range(5)]
@@ -36,8 +36,9 @@ async def key_info(request: Request) -> Response:
 
 
 @pytest.fixture
-def client(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("GATEWAY_HISTORY_TABLE", "history-pages")
+def client(history_table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    empty(history_table)
+    monkeypatch.setenv("GATEWAY_HISTORY_TABLE", HISTORY_TABLE)
     get_settings.cache_clear()
     get_store.cache_clear()
     monkeypatch.setattr(identity, "_cache", {})
@@ -47,7 +48,6 @@ def client(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
 
     monkeypatch.setattr(identity, "get_master_key", master)
     monkeypatch.setattr(cursor, "get_master_key", master)
-    create_tables(None, {"HistoryTable": "history-pages"})
     store: SessionStore = get_store()
     system = [{"role": "system", "content": "Be brief."}]
     store.append("s1", "user:alice", MESSAGES, create=True, model=None, system=system)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import pytest
 from gateway_core.history import store as store_module
@@ -11,13 +12,13 @@ from gateway_core.history.formats import openai_to_converse_history
 from gateway_core.history.records import MessageItem
 from gateway_core.history.store import SessionGone, SessionStore
 
-from local.dynamodb import create_tables
+from tests.unit.conftest import HISTORY_TABLE, empty
 
 
 @pytest.fixture
-def store(moto_aws: None) -> SessionStore:
-    create_tables(None, {"HistoryTable": "history-unit"})
-    return SessionStore("history-unit", retention_days=1)
+def store(history_table: Any) -> SessionStore:
+    empty(history_table)
+    return SessionStore(HISTORY_TABLE, retention_days=1)
 
 
 def test_turns_append_in_order_and_system_is_replaced(store: SessionStore) -> None:
