@@ -66,8 +66,11 @@ def _cut_stream(connection: socket.socket) -> None:
     )
     head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
     connection.sendall(head + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-    time.sleep(0.2)
-    connection.close()  # mid-stream, without the terminating chunk
+    connection.shutdown(socket.SHUT_WR)  # mid-stream, without the terminating chunk (FIN after the chunk)
+    connection.settimeout(30)
+    while connection.recv(65536):  # until the gateway, having relayed the chunk, drops the connection
+        pass
+    connection.close()
 
 
 def _start_gateway(litellm_port: int) -> tuple[str, subprocess.Popen[bytes]]:
