@@ -7,6 +7,7 @@ one that answers a fixed prompt and counts the calls; everything after it is the
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -205,3 +206,84 @@ def test_a_version_is_cached_for_the_life_of_the_function_and_apart_from_others(
         ("eu-west-1", None),
         ("us-east-1", "1"),
     ]
+
+
+TEXT_PROMPT = {
+    "variants": [
+        {
+            "name": "only",
+            "modelId": "titan",
+            "templateType": "TEXT",
+            "templateConfiguration": {
+                "text": {
+                    "text": "Translate {{word}}.",
+                    "cachePoint": {"type": "default"},
+                    "inputVariables": [{"name": "word"}],
+                }
+            },
+        }
+    ]
+}
+TOOLS = {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}]}
+
+
+def test_a_text_template_is_one_user_message_with_its_cache_point(
+    clock: FakeClock, litellm: FakeLiteLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prompts, "_fetch", lambda ref: TEXT_PROMPT)  # no defaultVariant: the first
+    response = chat(litellm, ARN, promptVariables={"word": {"text": "cat"}})
+    assert response.status_code == 200, response.text
+    assert litellm.chats == [
+        {
+            "model": "titan",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "Translate cat.", "cache_control": {"type": "ephemeral"}}],
+                }
+            ],
+        }
+    ]
+
+
+def test_the_prompts_tools_apply_unless_the_request_brings_its_own(
+    clock: FakeClock, litellm: FakeLiteLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat_prompt = json.loads(json.dumps(PROMPT))
+    chat_prompt["variants"][1]["templateConfiguration"]["chat"]["toolConfiguration"] = TOOLS
+    monkeypatch.setattr(prompts, "_fetch", lambda ref: chat_prompt)
+    client = TestClient(bedrock_app(litellm=litellm.client()))
+    body: dict[str, Any] = {"messages": [], "promptVariables": VARIABLES}
+    assert (
+        client.post(f"/bedrock/model/{ARN}/converse", json=body, headers={"Authorization": "Bearer k"}).status_code
+        == 200
+    )
+    assert litellm.chats[-1]["tools"] == [
+        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    ]
+    own = {"tools": [{"toolSpec": {"name": "mine", "inputSchema": {"json": {"type": "object"}}}}]}
+    response = client.post(
+        f"/bedrock/model/{ARN}/converse", json={**body, "toolConfig": own}, headers={"Authorization": "Bearer k"}
+    )
+    assert response.status_code == 200
+    assert [t["function"]["name"] for t in litellm.chats[-1]["tools"]] == ["mine"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ({"variants": []}, "has no variant"),
+        ({"variants": [{"name": "v", "templateConfiguration": {"text": {"text": "x"}}}]}, "names no model"),
+        (
+            {"variants": [{"name": "v", "modelId": "m", "templateType": "AUDIO", "templateConfiguration": {}}]},
+            "unsupported template type AUDIO",
+        ),
+    ],
+)
+def test_an_unusable_prompt_is_a_400_saying_why(
+    clock: FakeClock, litellm: FakeLiteLLM, monkeypatch: pytest.MonkeyPatch, prompt: dict[str, Any], message: str
+) -> None:
+    monkeypatch.setattr(prompts, "_fetch", lambda ref: prompt)
+    response = chat(litellm, ARN, promptVariables=None)
+    assert response.status_code == 400 and message in response.json()["error"]["message"]
+    assert litellm.chats == []
