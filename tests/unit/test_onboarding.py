@@ -185,3 +185,65 @@ def test_a_litellm_key_is_forwarded_untouched(issuer: Issuer, litellm: FakeLiteL
     assert response.status_code == 200
     assert litellm.management == [("/user/new", bearer, body)]
     assert issuer.fetches == []  # no JWT work for a LiteLLM key
+
+
+class _LocalIssuer:
+    """The issuer over real HTTP on 127.0.0.1 (aiohttp fetches it as in AWS), for the fetch itself."""
+
+    def __init__(self, jwks_path: str = "/keys") -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        issuer = self
+        self.paths: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                issuer.paths.append(self.path)
+                if self.path == "/.well-known/openid-configuration":
+                    body: Any = {"issuer": issuer.url, "jwks_uri": issuer.url + jwks_path}
+                elif self.path == jwks_path:
+                    body = {"keys": [jwk(SIGNING_KEY, "k1")]}
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_the_jwks_is_fetched_over_http_only_when_allowed(
+    master_key: str, monkeypatch: pytest.MonkeyPatch, litellm: FakeLiteLLM, allowed: bool
+) -> None:
+    local = _LocalIssuer()
+    try:
+        monkeypatch.setenv("OKTA_ISSUER", local.url)
+        monkeypatch.setenv("OKTA_AUDIENCE", AUDIENCE)
+        monkeypatch.setenv("OKTA_ALLOW_HTTP_ISSUER", "true" if allowed else "false")
+        get_config.cache_clear()
+        monkeypatch.setattr(onboarding, "_jwks", None)
+        response = new_user(litellm, token(iss=local.url))
+        if allowed:
+            assert response.status_code == 200, response.text
+            assert local.paths == ["/.well-known/openid-configuration", "/keys"]
+        else:
+            assert response.status_code == 401 and "not https" in response.json()["error"]["message"]
+            assert local.paths == []
+    finally:
+        local.close()
+        get_config.cache_clear()
