@@ -76,11 +76,14 @@ def launch_stack(
         )  # noqa: S603
     health = f"http://127.0.0.1:{ports['GATEWAY_PORT']}/health"
     deadline = time.monotonic() + timeout
-    while not (_ready(health) and "] ready in " in log_path.read_text(errors="replace")):
-        exited = process.poll() is not None
-        if exited or time.monotonic() > deadline:
-            _stop(process)
-            why = f"exited with {process.returncode}" if exited else f"was not ready within {timeout:.0f} s"
-            raise StackStartError(f"the local stack {why}; the end of its log:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.5)
+    try:
+        while not (_ready(health) and "] ready in " in log_path.read_text(errors="replace")):
+            exited = process.poll() is not None
+            if exited or time.monotonic() > deadline:
+                why = f"exited with {process.returncode}" if exited else f"was not ready within {timeout:.0f} s"
+                raise StackStartError(f"the local stack {why}; the end of its log:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.5)
+    except BaseException:  # ours, a test runner's timeout, Ctrl-C: nothing may be left running
+        _stop(process)
+        raise
     return process

@@ -47,3 +47,26 @@ def test_a_stack_that_exits_fails_at_once(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(sys, "executable", str(_fake_python(tmp_path, "#!/bin/bash\necho 'no database'\nexit 3\n")))
     with pytest.raises(StackStartError, match=r"(?s)exited with 3.*no database"):
         launch_stack(tmp_path / "data", {"GATEWAY_PORT": free_port()}, {}, timeout=300)
+
+
+def test_a_start_interrupted_by_the_runner_leaves_nothing_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest-timeout or Ctrl-C inside the wait: the stack is stopped before the error goes on."""
+    from local import launch
+
+    monkeypatch.setattr(sys, "executable", str(_fake_python(tmp_path, NEVER_READY)))
+    data = tmp_path / "data"
+    checks: list[str] = []
+
+    def interrupted(url: str) -> bool:
+        checks.append(url)
+        if (data / "child.pid").exists():
+            raise KeyboardInterrupt
+        return False
+
+    monkeypatch.setattr(launch, "_ready", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        launch_stack(data, {"GATEWAY_PORT": free_port()}, {}, timeout=60)
+    child = int((data / "child.pid").read_text())
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
