@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
@@ -157,22 +157,25 @@ def test_fields_the_caller_may_not_choose_are_refused_by_name(
 
 
 @pytest.mark.parametrize(
-    ("bearer", "message"),
+    ("make", "message"),  # tokens made when the test runs: a collected one could expire first
     [
-        (token(exp=int(time.time()) - 3600), "Signature has expired"),
-        (token(aud="api://someone-else"), "Audience doesn't match"),
-        (token(iss="https://evil.test"), "Invalid issuer"),
-        (token(key=OTHER_KEY), "Signature verification failed"),
-        (token(kid="unknown"), "unknown key"),
-        (token(sub=" "), "no subject"),
-        (jwt.encode({"sub": "x"}, "secret-secret-secret-secret-32by", algorithm="HS256"), "'HS256' is not allowed"),
-        ("not.a.jwt", "not a well-formed JWT"),
+        (lambda: token(exp=int(time.time()) - 3600), "Signature has expired"),
+        (lambda: token(aud="api://someone-else"), "Audience doesn't match"),
+        (lambda: token(iss="https://evil.test"), "Invalid issuer"),
+        (lambda: token(key=OTHER_KEY), "Signature verification failed"),
+        (lambda: token(kid="unknown"), "unknown key"),
+        (lambda: token(sub=" "), "no subject"),
+        (
+            lambda: jwt.encode({"sub": "x"}, "secret-secret-secret-secret-32by", algorithm="HS256"),
+            "'HS256' is not allowed",
+        ),
+        (lambda: "not.a.jwt", "not a well-formed JWT"),
     ],
 )
 def test_bad_tokens_are_refused_with_their_reason(
-    issuer: Issuer, litellm: FakeLiteLLM, bearer: str, message: str
+    issuer: Issuer, litellm: FakeLiteLLM, make: Callable[[], str], message: str
 ) -> None:
-    response = new_user(litellm, bearer)
+    response = new_user(litellm, make())
     assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
     assert message in response.json()["error"]["message"]
     assert litellm.management == []
