@@ -176,3 +176,21 @@ def test_history_reads_back_in_converse_shape(gateway: Gateway) -> None:
         ],
         "next_token": None,
     }
+
+
+def test_a_bug_of_ours_is_a_500_in_bedrocks_shape_without_details(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bedrock_runtime import converse
+    from bedrock_runtime.app import create_app
+    from starlette.testclient import TestClient
+
+    from tests.unit.fake_litellm import FakeLiteLLM
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(converse, "converse_to_openai", broken)
+    client = TestClient(create_app(litellm=FakeLiteLLM().client()), raise_server_exceptions=False)
+    body = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+    response = client.post("/bedrock/model/m/converse", json=body, headers={"Authorization": "Bearer k"})
+    assert (response.status_code, response.json()) == (500, {"message": "Internal gateway error"})
+    assert response.headers["x-amzn-ErrorType"] == "InternalServerException"
