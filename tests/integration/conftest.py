@@ -83,8 +83,7 @@ def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
     if os.environ.get("TEST_DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     try:
-        # Inside pytest-timeout's 300 s, so the stack's own failure (its log tail, everything stopped) is what shows.
-        process = launch_stack(data_dir, ports, env, timeout=280)
+        process = launch_stack(data_dir, ports, env)
     except StackStartError as exc:  # one clear failure, not one error per test; nothing left running
         pytest.exit(str(exc), returncode=1)
     gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
