@@ -181,6 +181,13 @@ def test_bad_tokens_are_refused_with_their_reason(
     assert litellm.management == []
 
 
+def test_every_refused_field_is_named(issuer: Issuer, litellm: FakeLiteLLM) -> None:
+    response = new_user(litellm, token(), {"max_budget": 1, "models": ["x"]})
+    assert response.json()["error"]["message"] == (
+        "These fields are set by the deployment, not by the caller: max_budget, models"
+    )
+
+
 @pytest.mark.parametrize("bearer", ["sk-alice", MASTER_KEY])
 def test_a_litellm_key_is_forwarded_untouched(issuer: Issuer, litellm: FakeLiteLLM, bearer: str) -> None:
     body = {"user_id": "x", "max_budget": 5}
@@ -238,6 +245,7 @@ def test_the_jwks_is_fetched_over_http_only_when_allowed(
         monkeypatch.setenv("OKTA_ISSUER", local.url)
         monkeypatch.setenv("OKTA_AUDIENCE", AUDIENCE)
         monkeypatch.setenv("OKTA_ALLOW_HTTP_ISSUER", "true" if allowed else "false")
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the issuer is fetched directly, never via a proxy
         get_config.cache_clear()
         monkeypatch.setattr(onboarding, "_jwks", None)
         response = new_user(litellm, token(iss=local.url))

@@ -88,6 +88,7 @@ def test_bedrock_agent_errors_become_the_callers_answer(stubber: Stubber, code: 
     stubber.add_client_error("get_prompt", service_error_code=code, service_message="the reason", http_status_code=400)
     response = chat(ARN + ":7")
     assert (response.status_code, response.json()["error"]["message"]) == (status, message)
+    assert response.json()["error"]["param"] == ("model" if status in {400, 404} else None)
 
 
 def test_an_unreachable_bedrock_agent_is_a_503(clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -140,6 +140,7 @@ def test_wrong_variables_are_a_400_naming_them(
 def test_a_malformed_prompt_arn_is_a_400(fetched: list[PromptRef], litellm: FakeLiteLLM, arn: str) -> None:
     response = chat(litellm, arn)
     assert response.status_code == 400 and "is not a prompt ARN" in response.json()["error"]["message"]
+    assert response.json()["error"]["param"] == "model"
     assert fetched == []
 
 
