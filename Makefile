@@ -55,7 +55,7 @@ dev:
 
 test: install lint check-infra
 	$(VENV)/bin/python -m pytest
-	$(MAKE) mutation-sample
+	$(MAKE) mutation-sample MUTATION_CHILDREN=2
 
 # Everything that proves template.yaml offline (cfn-lint on source and translation runs in pytest).
 # checkov scans the SAM source, where every skip is justified inline, and the translation; there
