@@ -14,9 +14,9 @@ import pytest
 import yaml
 from botocore.validate import ParamValidator
 
+from local.cfn import translate_template as translate
 from local.template import REPO_ROOT
 from tests.unit.test_infrastructure import one, resources
-from tests.unit.test_template_lint import translate
 
 # CloudFormation's rule-specific intrinsic functions: nothing else is allowed inside Rules.
 RULE_FUNCTIONS = {
