@@ -319,8 +319,10 @@ def run(stack: Stack) -> int:
         "GATEWAY_HISTORY_TABLE": HISTORY_TABLE,
         "GATEWAY_MASTER_KEY_SECRET_ARN": "",  # locally the key itself: GATEWAY_LITELLM_MASTER_KEY
     }
+    # ElastiCache of the priority queues: none locally unless this shell names a Redis (the tests do).
+    optional_resources = {"GATEWAY_PRIORITY_REDIS_URL": "", "GATEWAY_PRIORITY_REDIS_AUTH_SECRET_ARN": ""}
     gateway_env = {
-        **functions_environment(load_template(), local_resources),
+        **functions_environment(load_template(), {**local_resources, **optional_resources}),
         **base_env,
         **AWS_PLACEHOLDERS,
         **local_resources,
