@@ -121,3 +121,12 @@ def gateway(
     yield Gateway(litellm, get_store(), TestClient(history_app(litellm=litellm.client())))
     get_settings.cache_clear()
     get_store.cache_clear()
+
+
+@pytest.fixture
+def prompts_from_eu_west_1(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The prompt ARNs of these tests live in eu-west-1 and us-east-1: allow them (GATEWAY_PROMPT_REGIONS)."""
+    monkeypatch.setenv("GATEWAY_PROMPT_REGIONS", "eu-west-1,us-east-1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -16,6 +16,8 @@ from starlette.testclient import TestClient
 
 from tests.unit.fake_litellm import FakeLiteLLM
 
+pytestmark = pytest.mark.usefixtures("prompts_from_eu_west_1")
+
 ARN = "arn:aws:bedrock:eu-west-1:123456789012:prompt/PROMPT1234"
 VARIANT = {
     "name": "v",

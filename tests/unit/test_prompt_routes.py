@@ -21,6 +21,8 @@ from starlette.testclient import TestClient
 from tests.unit.conftest import FakeClock
 from tests.unit.fake_litellm import FakeLiteLLM
 
+pytestmark = pytest.mark.usefixtures("prompts_from_eu_west_1")
+
 ARN = "arn:aws:bedrock:eu-west-1:123456789012:prompt/PROMPT1234"
 PROMPT = {
     "defaultVariant": "main",
@@ -94,7 +96,9 @@ def test_a_prompt_arn_is_rendered_into_the_converse_request(fetched: list[Prompt
         "promptVariables": VARIABLES,
         "inferenceConfig": {"temperature": 0.9},
     }
-    response = client.post(f"/bedrock/model/{ARN}/converse-stream", json=body, headers={"Authorization": "Bearer k"})
+    response = client.post(
+        f"/bedrock/model/{ARN}/converse-stream", json=body, headers={"Authorization": "Bearer sk-alice"}
+    )
     assert response.status_code == 200, response.text
     assert litellm.chats == [
         {
@@ -256,7 +260,9 @@ def test_the_prompts_tools_apply_unless_the_request_brings_its_own(
     client = TestClient(bedrock_app(litellm=litellm.client()))
     body: dict[str, Any] = {"messages": [], "promptVariables": VARIABLES}
     assert (
-        client.post(f"/bedrock/model/{ARN}/converse", json=body, headers={"Authorization": "Bearer k"}).status_code
+        client.post(
+            f"/bedrock/model/{ARN}/converse", json=body, headers={"Authorization": "Bearer sk-alice"}
+        ).status_code
         == 200
     )
     assert litellm.chats[-1]["tools"] == [
@@ -264,7 +270,7 @@ def test_the_prompts_tools_apply_unless_the_request_brings_its_own(
     ]
     own = {"tools": [{"toolSpec": {"name": "mine", "inputSchema": {"json": {"type": "object"}}}}]}
     response = client.post(
-        f"/bedrock/model/{ARN}/converse", json={**body, "toolConfig": own}, headers={"Authorization": "Bearer k"}
+        f"/bedrock/model/{ARN}/converse", json={**body, "toolConfig": own}, headers={"Authorization": "Bearer sk-alice"}
     )
     assert response.status_code == 200
     assert [t["function"]["name"] for t in litellm.chats[-1]["tools"]] == ["mine"]

@@ -95,7 +95,13 @@ def test_function_code_uri_is_its_package() -> None:
 def test_the_local_stack_gives_the_functions_the_templates_environment() -> None:
     from local.template import functions_environment
 
-    local = {"GATEWAY_LITELLM_BASE_URL": "http://l", "GATEWAY_HISTORY_TABLE": "t", "GATEWAY_MASTER_KEY_SECRET_ARN": ""}
+    local = {
+        "GATEWAY_LITELLM_BASE_URL": "http://l",
+        "GATEWAY_HISTORY_TABLE": "t",
+        "GATEWAY_MASTER_KEY_SECRET_ARN": "",
+        "GATEWAY_PRIORITY_REDIS_URL": "",
+        "GATEWAY_PRIORITY_REDIS_AUTH_SECRET_ARN": "",
+    }
     environment = functions_environment(load_template(), local)
     assert environment["GATEWAY_LOG_CONTENT"] == "false"  # !Ref LogContent: the parameter's default
     assert environment["ONBOARDING_MAX_BUDGET"] == "50" and environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
