@@ -96,7 +96,7 @@ test-unit: $(VENV)/.installed
 # Mutation testing (mutation/run.py): mutmut over the layer and the functions against the unit
 # suite, at nice 19 with MUTATION_CHILDREN test processes. `make mutation` tries every mutant
 # (hours; results are kept in .mutation/ and only changed code is tried again);
-# `make mutation-sample` tries every 10th mutant of the five scored packages and fails below
+# `make mutation-sample` tries the 7th mutant of every function of the five scored packages and fails below
 # mutation/threshold.json (make test runs it).
 MUTATION_CHILDREN ?= 1
 mutation: $(VENV)/.installed
