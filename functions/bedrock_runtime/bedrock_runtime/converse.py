@@ -203,6 +203,15 @@ async def _converse_stream(request: Request, turn: Turn) -> Response:
     return StreamingResponse(_frames(response, turn, translator), media_type=EVENT_STREAM, headers=turn.headers())
 
 
+def exception_frame(error: BedrockError | UpstreamError) -> bytes:
+    """The exception frame that ends a Bedrock event stream once it started: LiteLLM reported a
+    failure inside the stream (BedrockError), or went away or silent mid-stream (UpstreamError)."""
+    if isinstance(error, BedrockError):
+        note_upstream_failure()
+        return encode_exception(error.stream_exception_type, error.message)
+    return encode_exception(from_gateway_error(error).stream_exception_type, error.message)
+
+
 async def stream_frames(response: Upstream, translator: StreamTranslator) -> AsyncIterator[bytes]:
     """An OpenAI chat stream as ``translator``'s frames (no history): InvokeModel's Nova stream."""
     async for frame in _frames(response, Turn({}), translator):
@@ -225,10 +234,7 @@ async def _frames(response: Upstream, turn: Turn, translator: StreamTranslator |
             await turn.save(answer.message())  # before the last frames: a client that saw the end sees the turn
         for frame in translator.finish():
             yield frame
-    except BedrockError as error:  # LiteLLM reported a failure inside the stream
-        note_upstream_failure()
-        yield encode_exception(error.stream_exception_type, error.message)
-    except UpstreamError as error:  # LiteLLM went away or silent mid-stream
-        yield encode_exception(from_gateway_error(error).stream_exception_type, error.message)
+    except (BedrockError, UpstreamError) as error:
+        yield exception_frame(error)
     finally:
         await response.aclose()  # also on client disconnect: LiteLLM stops generating

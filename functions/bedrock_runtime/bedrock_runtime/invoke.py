@@ -15,10 +15,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway_core.bodies import json_object
-from gateway_core.converse.errors import BedrockError, from_gateway_error
+from gateway_core.converse.errors import BedrockError
 from gateway_core.converse.stream import StreamTranslator, parse_sse_line
 from gateway_core.errors import InvalidRequestError, UpstreamError
-from gateway_core.eventstream import encode_exception
 from gateway_core.forwarding import read_upstream
 from gateway_core.http import Upstream
 from gateway_core.invoke.anthropic import AnthropicStream, anthropic_request, anthropic_response, openai_usage
@@ -26,11 +25,11 @@ from gateway_core.invoke.count_tokens import token_counter_body
 from gateway_core.invoke.embeddings import cohere_request, cohere_response, titan_request, titan_response
 from gateway_core.invoke.formats import BodyFormat, body_format
 from gateway_core.invoke.nova import NovaEvents, nova_request, nova_response
-from gateway_core.request_record import note_model, note_upstream_failure, note_usage
+from gateway_core.request_record import note_model, note_usage
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from bedrock_runtime.converse import EVENT_STREAM, open_litellm, stream_frames
+from bedrock_runtime.converse import EVENT_STREAM, exception_frame, open_litellm, stream_frames
 
 _BETA = "anthropic-beta"
 
@@ -117,11 +116,8 @@ async def _anthropic_frames(response: Upstream) -> AsyncIterator[bytes]:
                 if frame is not None:
                     yield frame
         note_usage(openai_usage(stream.usage))
-    except BedrockError as error:  # LiteLLM reported a failure inside the stream
-        note_upstream_failure()
-        yield encode_exception(error.stream_exception_type, error.message)
-    except UpstreamError as error:  # LiteLLM went away or silent mid-stream
-        yield encode_exception(from_gateway_error(error).stream_exception_type, error.message)
+    except (BedrockError, UpstreamError) as error:
+        yield exception_frame(error)
     finally:
         await response.aclose()
 
