@@ -3,6 +3,13 @@
 Function routes go to the functions' own apps (the code Lambda runs), in process; the
 API's HTTP-proxy routes go to LiteLLM, as the VPC-link integration does in AWS. ``GET /health``
 is local only: 200 once every component of the stack answers.
+
+The plain listener runs on uvicorn (HTTP/1.1). The HTTPS listener runs on granian (Rust's hyper):
+HTTP/2 by ALPN, which the AWS SDK for JavaScript v3's Bedrock Runtime client uses by default, and
+HTTP/1.1 for everyone else. Not hypercorn: for an event stream that client sends GOAWAY as soon as
+the response headers arrive (a graceful close: no new streams on this connection), and servers
+built on the Python h2 library treat any GOAWAY as the end of the connection (python-hyper/h2#1181),
+so the stream stopped after its first frames; hyper finishes the open streams as RFC 9113 §6.8 says.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import json
 import os
 import sys
 from email.utils import formatdate
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -167,6 +175,27 @@ def create_gateway(health_urls: dict[str, str] | None = None) -> LocalApiGateway
     return LocalApiGateway(load_routes(template), targets, LiteLLMPassthrough(), health_urls)
 
 
+def _serve_tls(host: str, port: int, certfile: str, keyfile: str) -> None:
+    """The HTTPS listener (see the module docstring). granian imports the app in its worker
+    process, from create_gateway; it stops cleanly on SIGINT/SIGTERM."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
+    from granian.log import LogLevels
+
+    Granian(
+        "local.gateway:create_gateway",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.auto,
+        ssl_cert=Path(certfile),
+        ssl_key=Path(keyfile),
+        ssl_protocol_min=SSLProtocols.tls12,  # as API Gateway's TLS_1_2 security policy
+        log_level=LogLevels.warning,
+    ).serve()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m local.gateway")
     parser.add_argument("--host", default="127.0.0.1")
@@ -174,6 +203,9 @@ def main() -> None:
     parser.add_argument("--ssl-certfile")
     parser.add_argument("--ssl-keyfile")
     args = parser.parse_args()
+    if args.ssl_certfile:
+        _serve_tls(args.host, args.port, args.ssl_certfile, args.ssl_keyfile)
+        return
     uvicorn.run(
         create_gateway(),
         host=args.host,
@@ -182,8 +214,6 @@ def main() -> None:
         access_log=False,
         timeout_keep_alive=60,
         date_header=False,  # the gateway sets the one date header itself (_one_date_header)
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
     )
 
 
