@@ -4,6 +4,8 @@ VENV := .venv
 LITELLM_VENV := .venv-litellm
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+# JavaScript clients the integration tests run (package-lock.json pins them; npm ci installs them).
+JS_CLIENTS := tests/integration/js
 # sam build needs the Lambda runtime's interpreter on PATH (pyenv has it here).
 PYTHON313_DIR ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin))
 INFRA_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1
@@ -19,7 +21,7 @@ progress = awk -v name=$(1) -v total=$$(grep -c '==' $(2)) '/^Collecting /{n++; 
 
 .PHONY: install dev test test-unit mutation mutation-sample check-infra lambda-check smoke bench lint lock litellm-image clean
 
-install: $(VENV)/.installed $(LITELLM_VENV)/.installed
+install: $(VENV)/.installed $(LITELLM_VENV)/.installed $(JS_CLIENTS)/node_modules/.installed
 
 # The app venv: the functions' runtime + test tools. A .pth puts the repo, the shared layer and
 # the functions on sys.path, as the Lambda runtime does with /opt/python and the code root.
@@ -33,6 +35,10 @@ $(VENV)/.installed: requirements/app.lock
 $(LITELLM_VENV)/.installed: requirements/litellm.lock
 	$(PYTHON) -m venv $(LITELLM_VENV)
 	$(LITELLM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/litellm.lock 2>&1 | $(call progress,$(LITELLM_VENV),requirements/litellm.lock)
+	touch $@
+
+$(JS_CLIENTS)/node_modules/.installed: $(JS_CLIENTS)/package-lock.json
+	npm ci --prefix $(JS_CLIENTS) --no-audit --no-fund --loglevel=error
 	touch $@
 
 # aws-sam-cli and checkov each pin their own boto3 (and more), so each gets its own venv.
