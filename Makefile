@@ -6,6 +6,8 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 # JavaScript clients the integration tests run (package-lock.json pins them; npm ci installs them).
 JS_CLIENTS := tests/integration/js
+# Claude Code for its one Bedrock-mode run (~400 MB with its native binary): make test installs it, make dev does not.
+CLAUDE_CODE := tests/integration/claude_code
 # sam build needs the Lambda runtime's interpreter on PATH (pyenv has it here).
 PYTHON313_DIR ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin))
 INFRA_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1
@@ -41,6 +43,10 @@ $(JS_CLIENTS)/node_modules/.installed: $(JS_CLIENTS)/package-lock.json
 	npm ci --prefix $(JS_CLIENTS) --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(CLAUDE_CODE)/node_modules/.installed: $(CLAUDE_CODE)/package-lock.json
+	npm ci --prefix $(CLAUDE_CODE) --no-audit --no-fund --loglevel=error
+	touch $@
+
 # aws-sam-cli and checkov each pin their own boto3 (and more), so each gets its own venv.
 $(SAM_VENV)/.installed: requirements/sam.lock
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -59,7 +65,7 @@ dev:
 	@$(MAKE) --no-print-directory -j2 install
 	$(VENV)/bin/python -m local
 
-test: install lint check-infra
+test: install $(CLAUDE_CODE)/node_modules/.installed lint check-infra
 	$(VENV)/bin/python -m pytest
 	$(MAKE) mutation-sample MUTATION_CHILDREN=2
 
