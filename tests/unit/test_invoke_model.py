@@ -258,6 +258,9 @@ def test_cohere_embeddings_in_both_response_types(gateway: tuple[TestClient, Asg
         ("invoke", {"texts": ["x"], "input_type": "search_query", "images": ["data:"]}, "image"),
         ("invoke", {"messages": [{"role": "user", "content": [{"text": "x"}]}], "guardrail": 1}, "guardrail"),
         ("invoke-with-response-stream", {"inputText": "x"}, "unsupported for streaming"),
+        ("invoke", {**CLAUDE, "enable_history": True}, "enable_history is not an Anthropic Messages field: chat"),
+        ("invoke-with-response-stream", {**CLAUDE, "session_id": "s"}, "session_id is not an Anthropic Messages"),
+        ("invoke", {**CLAUDE, "additionalModelRequestFields": {}}, "history runs on Converse and ConverseStream"),
     ],
 )
 def test_other_bodies_are_refused_with_a_validation_exception(
@@ -268,6 +271,21 @@ def test_other_bodies_are_refused_with_a_validation_exception(
     assert response.status_code == 400
     assert response.headers["x-amzn-errortype"] == "ValidationException"
     assert words in response.json()["message"]
+    assert transport.requests == []
+
+
+@pytest.mark.parametrize("route", ["invoke", "invoke-with-response-stream"])
+def test_a_prompt_arn_is_refused_on_invoke_model_pointing_to_converse(
+    gateway: tuple[TestClient, AsgiTransport], route: str
+) -> None:
+    client, transport = gateway
+    arn = "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aprompt%2FPROMPT12345%3A1"
+    response = client.post(f"/bedrock/model/{arn}/{route}", json={"promptVariables": {}}, headers=KEY)
+    assert (response.status_code, response.headers["x-amzn-errortype"]) == (400, "ValidationException")
+    assert response.json() == {
+        "message": "Managed prompts run on Converse and ConverseStream through this gateway, not on InvokeModel: "
+        "send the prompt ARN as modelId to Converse with promptVariables"
+    }
     assert transport.requests == []
 
 

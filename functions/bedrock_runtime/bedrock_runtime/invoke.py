@@ -25,6 +25,7 @@ from gateway_core.invoke.count_tokens import token_counter_body
 from gateway_core.invoke.embeddings import cohere_request, cohere_response, titan_request, titan_response
 from gateway_core.invoke.formats import BodyFormat, body_format
 from gateway_core.invoke.nova import NovaEvents, nova_request, nova_response
+from gateway_core.prompts import is_prompt_arn
 from gateway_core.request_record import note_model, note_usage
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -40,6 +41,14 @@ async def _read(request: Request) -> tuple[str, dict[str, Any], BodyFormat]:
         raise InvalidRequestError(
             "Guardrails on InvokeModel are not applied by this gateway, so the request was refused rather than "
             "run unguarded: use Converse with guardrailConfig"
+        )
+    if is_prompt_arn(model_id):
+        # Bedrock runs a prompt ARN on InvokeModel too (body {"promptVariables": ...}) and answers
+        # in the native format of the prompt's model; a prompt here may name any provider's model,
+        # which has no Bedrock-native format to answer in, so prompts run on Converse only.
+        raise InvalidRequestError(
+            "Managed prompts run on Converse and ConverseStream through this gateway, not on InvokeModel: "
+            "send the prompt ARN as modelId to Converse with promptVariables"
         )
     body = json_object(await request.body())
     kind = body_format(body)

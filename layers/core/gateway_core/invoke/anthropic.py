@@ -22,6 +22,10 @@ from gateway_core.eventstream import encode_event
 __all__ = ["AnthropicStream", "anthropic_request", "anthropic_response", "chunk_frame", "openai_usage"]
 
 METRICS = "amazon-bedrock-invocationMetrics"
+# Converse's history switches (additionalModelRequestFields). Bedrock refuses keys Anthropic's
+# body does not have, so these are refused too, naming where history is served, rather than
+# passed to a provider that ignores them and answers without the conversation.
+_HISTORY_FIELDS = ("enable_history", "session_id", "additionalModelRequestFields")
 
 
 def anthropic_request(model_id: str, body: dict[str, Any], *, stream: bool) -> tuple[dict[str, Any], list[str]]:
@@ -32,6 +36,12 @@ def anthropic_request(model_id: str, body: dict[str, Any], *, stream: bool) -> t
         raise InvalidRequestError("anthropic_beta must be a list of strings")
     if "model" in out:
         raise InvalidRequestError("model is not a body field on Bedrock: it is the modelId in the path")
+    for field in _HISTORY_FIELDS:
+        if field in out:
+            raise InvalidRequestError(
+                f"{field} is not an Anthropic Messages field: chat history runs on Converse and ConverseStream "
+                "(additionalModelRequestFields.enable_history and session_id)"
+            )
     out["model"] = model_id
     if stream:
         out["stream"] = True
