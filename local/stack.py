@@ -9,7 +9,8 @@ Configuration (environment):
   AWS_ENDPOINT_URL_DYNAMODB (unset: moto)   LOCAL_DATA_DIR (.local)   LITELLM_VENV (.venv-litellm)
   LITELLM_OFFLINE_DB (../shared/litellm-offline-db when present: Prisma engines cannot be fetched)
   GATEWAY_TLS_PORT (unset: no HTTPS listener; 0 = any free port): the gateway over HTTPS with a
-  self-signed certificate in <data dir>/tls/cert.pem, for boto3's AWS_BEARER_TOKEN_BEDROCK
+  self-signed certificate in <data dir>/tls/cert.pem, for boto3's AWS_BEARER_TOKEN_BEDROCK; it
+  speaks HTTP/2 (the AWS SDK for JavaScript's default) and HTTP/1.1
   The functions get the environment template.yaml gives them (parameter defaults; local stand-ins
   for the ALB, table and secret); GATEWAY_*, OKTA_*, ONBOARDING_* set in this shell win
   LOCAL_STARTUP_TIMEOUT_S (240)
