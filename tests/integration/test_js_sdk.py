@@ -1,6 +1,7 @@
 """The AWS SDK for JavaScript v3 Bedrock Runtime client, as applications construct it (its default
 request handler, NodeHttp2Handler, speaks HTTP/2 only), with a Bedrock API key, over the local
-HTTPS listener: Converse and the whole ConverseStream, through messageStop and metadata.
+HTTPS listener: Converse, the whole ConverseStream (through messageStop and metadata) and
+InvokeModelWithResponseStream with an Anthropic body.
 
 The SDK is pinned in tests/integration/js/package-lock.json; `make install` runs `npm ci` there.
 """
@@ -41,7 +42,15 @@ def test_the_default_client_over_http2(stack: LocalStack, tmp_path: Path) -> Non
     done = subprocess.run(["node", str(script)], env=env, capture_output=True, text=True, timeout=120)  # noqa: S603, S607
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     words = ["The", " quick", " brown", " fox", " jumps", " over", " the", " lazy"]
-    assert json.loads(done.stdout) == {
+    answer = json.loads(done.stdout)
+    chunks = answer.pop("chunks")
+    kinds = chunks["types"]
+    assert (kinds[:2], kinds[-3:]) == (
+        ["message_start", "content_block_start"],
+        ["content_block_stop", "message_delta", "message_stop"],
+    )
+    assert (kinds.count("content_block_delta"), chunks["text"]) == (8, "The quick brown fox jumps over the lazy")
+    assert answer == {
         "handler": "NodeHttp2Handler",
         "converse": {"text": "The quick brown fox jumps over the lazy", "stopReason": "end_turn"},
         "events": [
