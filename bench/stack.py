@@ -39,10 +39,11 @@ class BenchStack:
 
 
 def start_stack() -> BenchStack:
-    ports = {name: free_port() for name in ("GATEWAY_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
+    ports = {name: free_port() for name in ("GATEWAY_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "DYNAMODB_PORT")}
     data_dir = REPO_ROOT / ".local" / "bench-stack"
     # As deployed: one access-log line per request.
     env = {"LITELLM_MASTER_KEY": MASTER_KEY, "POWERTOOLS_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")}
+    env["LOCAL_DYNAMODB"] = "moto"  # the whole-turn figures stay comparable with earlier runs (moto)
     try:
         process = launch_stack(data_dir, ports, env)
     except StackStartError as exc:
@@ -52,5 +53,5 @@ def start_stack() -> BenchStack:
         f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
         f"http://127.0.0.1:{ports['LITELLM_PORT']}",
         f"http://127.0.0.1:{ports['FAKE_PROVIDER_PORT']}",
-        f"http://127.0.0.1:{ports['MOTO_PORT']}",
+        f"http://127.0.0.1:{ports['DYNAMODB_PORT']}",
     )

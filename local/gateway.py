@@ -136,7 +136,8 @@ class LocalApiGateway:
 
         async def check(url: str) -> bool:
             try:
-                return (await client.get(url)).status_code == 200
+                # answered without a server error: up (DynamoDB answers a bare GET with 400)
+                return (await client.get(url)).status_code < 500
             except httpx.HTTPError:
                 return False
 

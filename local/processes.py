@@ -128,8 +128,11 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_http(url: str, deadline_s: float, alive: Callable[[], bool], cafile: Path | None = None) -> bool:
-    """Poll ``url`` until it answers 200, the deadline passes, or ``alive()`` turns false."""
+def wait_http(
+    url: str, deadline_s: float, alive: Callable[[], bool], cafile: Path | None = None, any_status: bool = False
+) -> bool:
+    """Poll ``url`` until it answers 200 (any HTTP status with ``any_status``), the deadline
+    passes, or ``alive()`` turns false."""
     end = time.monotonic() + deadline_s
     context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     while time.monotonic() < end and alive():
@@ -137,6 +140,9 @@ def wait_http(url: str, deadline_s: float, alive: Callable[[], bool], cafile: Pa
             with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 (local URL)
                 if response.status == 200:
                     return True
+        except urllib.error.HTTPError:
+            if any_status:
+                return True
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.25)

@@ -1,12 +1,14 @@
 """`make dev`: the whole gateway on localhost, in the foreground, until Ctrl-C.
 
-Starts the fake provider, DynamoDB (moto), Postgres, LiteLLM and the gateway, waits until every
+Starts the fake provider, DynamoDB Local, Postgres, LiteLLM and the gateway, waits until every
 one answers, prints where everything is, and on SIGINT/SIGTERM stops all of it.
 
 Configuration (environment):
-  GATEWAY_PORT (8080) LITELLM_PORT (4000) FAKE_PROVIDER_PORT (8090) MOTO_PORT (5050); 0 = any free
+  GATEWAY_PORT (8080) LITELLM_PORT (4000) FAKE_PROVIDER_PORT (8090) DYNAMODB_PORT (5050); 0 = any free
   LITELLM_MASTER_KEY (sk-local-master)   DATABASE_URL (unset: embedded Postgres in the data dir)
-  AWS_ENDPOINT_URL_DYNAMODB (unset: moto)   LOCAL_DATA_DIR (.local)   LITELLM_VENV (.venv-litellm)
+  AWS_ENDPOINT_URL_DYNAMODB (unset: DynamoDB Local on 127.0.0.1, tables in <data dir>/dynamodb)
+  LOCAL_DYNAMODB (local; moto = moto's server, in memory: history starts empty on each run)
+  LOCAL_DATA_DIR (.local)   LITELLM_VENV (.venv-litellm)
   LITELLM_OFFLINE_DB (../shared/litellm-offline-db when present: Prisma engines cannot be fetched)
   GATEWAY_TLS_PORT (unset: no HTTPS listener; 0 = any free port): the gateway over HTTPS with a
   self-signed certificate in <data dir>/tls/cert.pem, for boto3's AWS_BEARER_TOKEN_BEDROCK; it
@@ -16,7 +18,9 @@ Configuration (environment):
   LOCAL_STARTUP_TIMEOUT_S (240)
   LOCAL_OKTA (unset; 1 = a local Okta issuer, local/okta.py, that the gateway's onboarding trusts)
 
-Chat history lives in the table ``gateway-history`` (created from template.yaml's HistoryTable);
+Chat history lives in the table ``gateway-history`` (created from template.yaml's HistoryTable),
+kept across restarts in <data dir>/dynamodb (DynamoDB Local, local/dynamodb_local.py: moto, in
+memory, where Java, javac or npm is missing, and the banner says why);
 managed prompts come from the fake provider's prompts file (bedrock-agent GetPrompt).
 """
 
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from local import preflight
+from local import dynamodb_local, preflight
 from local.dynamodb import create_tables
 from local.litellm_config import write_config
 from local.okta import okta_dir
@@ -70,7 +74,7 @@ class Ports:
     gateway: int
     litellm: int
     fake: int
-    moto: int
+    dynamodb: int
 
     @classmethod
     def resolve(cls) -> Ports:
@@ -79,7 +83,7 @@ class Ports:
             ("gateway", "GATEWAY_PORT", 8080),
             ("litellm", "LITELLM_PORT", 4000),
             ("fake", "FAKE_PROVIDER_PORT", 8090),
-            ("moto", "MOTO_PORT", 5050),
+            ("dynamodb", "DYNAMODB_PORT", 5050),
         ):
             port = int(os.environ.get(variable, default))
             if port == 0:
@@ -99,6 +103,7 @@ class Stack:
     stop_postgres: Callable[[], None] | None = None
     database_note: str = ""
     dynamodb_url: str = ""
+    dynamodb_note: str = ""
     tls_port: int | None = None
     xray_port: int = 0
     okta_issuer: str = ""
@@ -108,8 +113,8 @@ class Stack:
     def logs(self) -> Path:
         return self.data_dir / "logs"
 
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
-        child = spawn(name, argv, env, self.logs, cwd=REPO_ROOT)
+    def start(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> Child:
+        child = spawn(name, argv, env, self.logs, cwd=cwd)
         self.children.append(child)
         return child
 
@@ -119,8 +124,10 @@ class Stack:
         if self.stop_postgres is not None:
             self.stop_postgres()
 
-    def wait(self, child: Child, url: str, timeout: float, what: str, cafile: Path | None = None) -> None:
-        if not wait_http(url, timeout, child.alive, cafile):
+    def wait(
+        self, child: Child, url: str, timeout: float, what: str, cafile: Path | None = None, any_status: bool = False
+    ) -> None:
+        if not wait_http(url, timeout, child.alive, cafile, any_status):
             state = "exited" if not child.alive() else f"did not answer within {timeout:.0f} s"
             raise RuntimeError(f"{what} {state}; from its log ({child.log_path}):\n{child.relevant_lines()}")
 
@@ -150,12 +157,6 @@ def _litellm_environment(venv: Path, database_url: str, cache_dir: Path, tool: P
 def _data_dir_prefix(stack: Stack) -> str:
     default = (REPO_ROOT / ".local").resolve()
     return "" if stack.data_dir == default else f"LOCAL_DATA_DIR={stack.data_dir} "
-
-
-def _dynamodb_note() -> str:
-    if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
-        return "AWS_ENDPOINT_URL_DYNAMODB"
-    return "moto, in memory: chat history starts empty on each run; keys persist in Postgres"
 
 
 def _redis_note() -> str:
@@ -193,7 +194,7 @@ def _banner(stack: Stack, elapsed: float) -> str:
         *([f"  boto3 Bedrock  endpoint_url={base}/bedrock"] if has_bedrock else []),
         f"  LiteLLM        http://127.0.0.1:{stack.ports.litellm}   (admin UI: {base}/ui)",
         f"  fake provider  http://127.0.0.1:{stack.ports.fake}   (models: fake-gpt, fake-embedding)",
-        f"  DynamoDB       {stack.dynamodb_url}   ({_dynamodb_note()})",
+        f"  DynamoDB       {stack.dynamodb_url}   ({stack.dynamodb_note})",
         f"  Postgres       {stack.database_note}",
         *(
             [
@@ -249,6 +250,36 @@ def _start_local_okta(stack: Stack, env: dict[str, str]) -> dict[str, str]:
     return {"OKTA_ISSUER": state["issuer"], "OKTA_AUDIENCE": state["audience"], "SSL_CERT_FILE": str(cert)}
 
 
+def _start_dynamodb(stack: Stack, env: dict[str, str]) -> Child | None:
+    """The history's DynamoDB: the shell's endpoint, else DynamoDB Local with its tables in the data
+    folder (kept across restarts, 127.0.0.1 only), else moto in memory; None when not ours."""
+    stack.dynamodb_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", "")
+    if stack.dynamodb_url:
+        stack.dynamodb_note = "AWS_ENDPOINT_URL_DYNAMODB"
+        return None
+    port = stack.ports.dynamodb
+    stack.dynamodb_url = f"http://127.0.0.1:{port}"
+    memory = "moto, in memory: chat history starts empty on each run"
+    if os.environ.get("LOCAL_DYNAMODB", "local") == "moto":
+        stack.dynamodb_note = f"{memory} (LOCAL_DYNAMODB=moto)"
+    else:
+        folder = stack.data_dir / "dynamodb"
+        try:
+            argv = dynamodb_local.command(port, folder)
+        except dynamodb_local.Unavailable as why:
+            stack.dynamodb_note = f"{memory}; DynamoDB Local cannot run here: {why}"
+        else:
+            say(f"DynamoDB Local on 127.0.0.1:{port}, tables in {folder}")
+            folder.mkdir(parents=True, exist_ok=True)
+            stack.dynamodb_note = (
+                f"DynamoDB Local, 127.0.0.1 only; chat history kept in {folder}/ across restarts:"
+                " stop the stack and delete that folder to wipe it"
+            )
+            return stack.start("dynamodb", argv, env, cwd=folder)
+    say(f"DynamoDB (moto, in memory) on 127.0.0.1:{port}")
+    return stack.start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env)
+
+
 def _on_signal(signum: int, _: FrameType | None) -> None:
     raise Shutdown(signal.Signals(signum).name)
 
@@ -265,12 +296,7 @@ def run(stack: Stack) -> int:
 
     okta_env = _start_local_okta(stack, base_env) if os.environ.get("LOCAL_OKTA") == "1" else {}
 
-    moto = None
-    stack.dynamodb_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", "")
-    if not stack.dynamodb_url:
-        say(f"DynamoDB (moto) on 127.0.0.1:{stack.ports.moto}")
-        moto = stack.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(stack.ports.moto)], base_env)
-        stack.dynamodb_url = f"http://127.0.0.1:{stack.ports.moto}"
+    dynamodb = _start_dynamodb(stack, base_env)
 
     say(
         "Postgres: "
@@ -311,7 +337,7 @@ def run(stack: Stack) -> int:
     health = {
         "litellm": f"{litellm_url}/health/liveliness",
         "fake_provider": f"{fake_url}/health",
-        "dynamodb": f"{stack.dynamodb_url}/moto-api/" if moto else stack.dynamodb_url,
+        "dynamodb": stack.dynamodb_url,  # DynamoDB answers a bare GET with 400: it is up
     }
     # The functions' environment as template.yaml gives it (parameter defaults, local stand-ins for
     # the AWS resources), then whatever this shell sets (GATEWAY_*, OKTA_*... win), then the wiring.
@@ -341,8 +367,8 @@ def run(stack: Stack) -> int:
     gateway = stack.start("gateway", [py, "-m", "local.gateway", "--port", str(stack.ports.gateway)], gateway_env)
 
     stack.wait(fake, f"{fake_url}/health", 30, "the fake provider")
-    if moto is not None:
-        stack.wait(moto, f"{stack.dynamodb_url}/moto-api/", 30, "moto (DynamoDB)")
+    if dynamodb is not None:
+        stack.wait(dynamodb, stack.dynamodb_url, 60, "DynamoDB", any_status=True)
     create_tables(stack.dynamodb_url, {"HistoryTable": HISTORY_TABLE})
     stack.wait(litellm, f"{litellm_url}/health/liveliness", timeout, "LiteLLM")
     say("LiteLLM is up")

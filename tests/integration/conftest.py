@@ -62,10 +62,12 @@ def okta() -> Iterator[OktaIssuer]:
 def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
     ports = {
         name: free_port()
-        for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")
+        for name in ("GATEWAY_PORT", "GATEWAY_TLS_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "DYNAMODB_PORT")
     }
     data_dir = STACK_DATA_DIR
-    env = {"LITELLM_MASTER_KEY": MASTER_KEY}
+    # History on moto, in memory: every session starts empty, as the tests expect, and no JVM
+    # competes with LiteLLM's start. DynamoDB Local (make dev's store) has its own tests.
+    env = {"LITELLM_MASTER_KEY": MASTER_KEY, "LOCAL_DYNAMODB": "moto"}
     env.update(
         OKTA_ISSUER=okta.url,
         OKTA_AUDIENCE=OKTA_AUDIENCE,
@@ -96,7 +98,7 @@ def stack(okta: OktaIssuer) -> Iterator[LocalStack]:
         MASTER_KEY,
         f"https://127.0.0.1:{ports['GATEWAY_TLS_PORT']}",
         data_dir / "tls" / "cert.pem",
-        f"http://127.0.0.1:{ports['MOTO_PORT']}",
+        f"http://127.0.0.1:{ports['DYNAMODB_PORT']}",
         data_dir / "logs",
     )
 

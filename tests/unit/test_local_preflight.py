@@ -50,7 +50,7 @@ def _expected_sentence(env: dict[str, str]) -> str:
 
 
 def test_the_launcher_stops_within_seconds_with_one_sentence(no_engines: dict[str, str], tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("GATEWAY_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "MOTO_PORT")}
+    ports = {name: free_port() for name in ("GATEWAY_PORT", "LITELLM_PORT", "FAKE_PROVIDER_PORT", "DYNAMODB_PORT")}
     started = time.monotonic()
     with pytest.raises(StackStartError) as failure:
         launch_stack(tmp_path / "data", ports, no_engines, timeout=10)
