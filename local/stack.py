@@ -28,23 +28,24 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from local import dynamodb_local, preflight
 from local.dynamodb import create_tables
 from local.litellm_config import write_config
+from local.litellm_database import litellm_database_environment
 from local.okta import okta_dir
 from local.postgres import start_postgres
-from local.processes import Child, free_port, port_in_use, relevant_lines, rotate_logs, spawn, wait_http
+from local.processes import Child, free_port, port_in_use, rotate_logs, spawn, wait_http
 from local.template import REPO_ROOT, functions_environment, load_routes, load_template
+from local.timeline import Timeline, family_cpu_s
 from local.tls import ensure_certificate
 from local.xray_collector import free_udp_port
 
@@ -132,26 +133,13 @@ class Stack:
             raise RuntimeError(f"{what} {state}; from its log ({child.log_path}):\n{child.relevant_lines()}")
 
 
-def _litellm_environment(venv: Path, database_url: str, cache_dir: Path, tool: Path | None) -> dict[str, str]:
+def _litellm_environment(stack: Stack, venv: Path, database_url: str) -> dict[str, str]:
     """The environment LiteLLM needs for Postgres, via the offline Prisma tool when it is used."""
     env = {"DATABASE_URL": database_url, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    if tool is None:
+    if stack.offline_tool is None:
         return env  # Prisma downloads its engines itself where the network allows it (preflight)
-    say("preparing the LiteLLM database (Prisma engine shim, migrations)")
-    result = subprocess.run(  # noqa: S603
-        [str(tool / "prepare"), str(venv), database_url, str(cache_dir)],
-        capture_output=True,
-        text=True,
-        start_new_session=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"litellm-offline-db prepare failed:\n{relevant_lines(result.stderr)}")
-    for line in result.stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        parsed = shlex.split(value)[0] if value else ""
-        env[name] = parsed.replace("$PATH", os.environ.get("PATH", ""))
-    return env
+    embedded = stack.stop_postgres is not None
+    return litellm_database_environment(venv, database_url, stack.data_dir, stack.offline_tool, embedded, say)
 
 
 def _data_dir_prefix(stack: Stack) -> str:
@@ -159,11 +147,22 @@ def _data_dir_prefix(stack: Stack) -> str:
     return "" if stack.data_dir == default else f"LOCAL_DATA_DIR={stack.data_dir} "
 
 
-def _redis_note() -> str:
+def redis_notes() -> list[str]:
+    """The banner's Redis lines: which parts use one (none unless this shell names it), never
+    a password."""
     host = os.environ.get("REDIS_HOST")
-    if host:
-        return f"{host}:{os.environ.get('REDIS_PORT', '6379')} (REDIS_HOST)"
-    return "not used (set REDIS_HOST to share rate limits across LiteLLM instances, as in AWS)"
+    litellm = (
+        f"LiteLLM's rate limits on {host}:{os.environ.get('REDIS_PORT', '6379')} (REDIS_HOST)"
+        if host
+        else "LiteLLM: not used (set REDIS_HOST to share rate limits across LiteLLM instances, as in AWS)"
+    )
+    url = urlsplit(os.environ.get("GATEWAY_PRIORITY_REDIS_URL", ""))
+    queues = (
+        f"priority queues on {url.hostname}:{url.port or 6379} (GATEWAY_PRIORITY_REDIS_URL)"
+        if url.hostname
+        else "priority queues: not used (set GATEWAY_PRIORITY_REDIS_URL to queue by priority, as in AWS)"
+    )
+    return [litellm, queues]
 
 
 def _litellm_venv() -> Path:
@@ -204,7 +203,7 @@ def _banner(stack: Stack, elapsed: float) -> str:
             if stack.okta_issuer
             else []
         ),
-        f"  Redis          {_redis_note()}",
+        *(f"  {'Redis' if n == 0 else '':<15}{note}" for n, note in enumerate(redis_notes())),
         f"  master key     {stack.master_key}",
         f"  logs           {stack.logs}/",
         f"  metrics        EMF lines in {stack.logs / 'gateway.log'} (CloudWatch namespace GenAIGateway)",
@@ -280,12 +279,21 @@ def _start_dynamodb(stack: Stack, env: dict[str, str]) -> Child | None:
     return stack.start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env)
 
 
+def _record_cpu(stack: Stack, timeline: Timeline) -> None:
+    for child in stack.children:
+        timeline.add_cpu(child.name, family_cpu_s(child.process.pid))
+    postmaster = stack.data_dir / "pgdata" / "postmaster.pid"
+    if stack.stop_postgres is not None and postmaster.is_file():
+        timeline.add_cpu("Postgres server", family_cpu_s(int(postmaster.read_text().split()[0])))
+
+
 def _on_signal(signum: int, _: FrameType | None) -> None:
     raise Shutdown(signal.Signals(signum).name)
 
 
 def run(stack: Stack) -> int:
-    started = time.monotonic()
+    timeline = Timeline()
+    started = timeline.origin
     timeout = float(os.environ.get("LOCAL_STARTUP_TIMEOUT_S", "240"))
     py = sys.executable
     base_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -297,16 +305,21 @@ def run(stack: Stack) -> int:
     okta_env = _start_local_okta(stack, base_env) if os.environ.get("LOCAL_OKTA") == "1" else {}
 
     dynamodb = _start_dynamodb(stack, base_env)
+    timeline.mark("fake provider, Okta, DynamoDB started")
 
     say(
         "Postgres: "
         + ("DATABASE_URL" if os.environ.get("DATABASE_URL") else f"embedded, data in {stack.data_dir / 'pgdata'}")
     )
     database_url, stack.stop_postgres = start_postgres(stack.data_dir / "pgdata")
+    timeline.mark("Postgres ready")
+    waited = timeline.waited_cpu_s()
+    timeline.add_cpu("Postgres start (pg_ctl)", waited)
     stack.database_note = "DATABASE_URL" if stack.stop_postgres is None else f"embedded ({stack.data_dir / 'pgdata'})"
     venv = _litellm_venv()
-    cache_dir = stack.data_dir / "prisma-cache"
-    litellm_env = {**base_env, **_litellm_environment(venv, database_url, cache_dir, stack.offline_tool)}
+    litellm_env = {**base_env, **_litellm_environment(stack, venv, database_url)}
+    timeline.mark("LiteLLM database prepared")
+    timeline.add_cpu("LiteLLM database preparation", timeline.waited_cpu_s() - waited)
     litellm_env["LITELLM_MASTER_KEY"] = stack.master_key
     # The admin UI is served through the gateway (/ui): LiteLLM's redirects (after login) must
     # name the gateway, as PROXY_BASE_URL does in AWS, not LiteLLM's own address.
@@ -366,13 +379,20 @@ def run(stack: Stack) -> int:
     say(f"gateway on 127.0.0.1:{stack.ports.gateway}")
     gateway = stack.start("gateway", [py, "-m", "local.gateway", "--port", str(stack.ports.gateway)], gateway_env)
 
+    timeline.mark("LiteLLM and gateway started")
+
     stack.wait(fake, f"{fake_url}/health", 30, "the fake provider")
+    timeline.mark("fake provider ready")
     if dynamodb is not None:
         stack.wait(dynamodb, stack.dynamodb_url, 60, "DynamoDB", any_status=True)
+        timeline.mark("DynamoDB ready")
     create_tables(stack.dynamodb_url, {"HistoryTable": HISTORY_TABLE})
+    timeline.mark("history table in place")
     stack.wait(litellm, f"{litellm_url}/health/liveliness", timeout, "LiteLLM")
+    timeline.mark("LiteLLM ready")
     say("LiteLLM is up")
     stack.wait(gateway, f"http://127.0.0.1:{stack.ports.gateway}/health", 60, "the gateway")
+    timeline.mark("gateway ready")
     if stack.tls_port is not None:
         cert, key = ensure_certificate(stack.data_dir / "tls")
         tls_argv = [
@@ -388,6 +408,9 @@ def run(stack: Stack) -> int:
         ]
         tls = stack.start("gateway-tls", tls_argv, gateway_env)
         stack.wait(tls, f"https://127.0.0.1:{stack.tls_port}/health", 60, "the HTTPS gateway", cafile=cert)
+    timeline.mark("ready")
+    _record_cpu(stack, timeline)
+    timeline.write(stack.logs / "start-timeline.json")
     print(_banner(stack, time.monotonic() - started), flush=True)
 
     while True:
