@@ -107,7 +107,8 @@ def litellm_database_environment(
     if ran:
         announce("preparing the LiteLLM database (Prisma engine shim, migrations)")
         stdout = _prepare(tool, venv, database_url, cache_dir)
-        if key:
+        if key:  # taken again: prepare itself changes what it depends on (it generates the client)
+            key = fingerprint(venv, tool, data_dir / "pgdata", database_url)
             cache_dir.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps({"fingerprint": key, "stdout": stdout}))
     env = _parse_exports(stdout)

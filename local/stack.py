@@ -281,10 +281,12 @@ def _start_dynamodb(stack: Stack, env: dict[str, str]) -> Child | None:
 
 def _record_cpu(stack: Stack, timeline: Timeline) -> None:
     for child in stack.children:
-        timeline.add_cpu(child.name, family_cpu_s(child.process.pid))
+        for part, seconds in family_cpu_s(child.process.pid, child.name).items():
+            timeline.add_cpu(part, seconds)
     postmaster = stack.data_dir / "pgdata" / "postmaster.pid"
     if stack.stop_postgres is not None and postmaster.is_file():
-        timeline.add_cpu("Postgres server", family_cpu_s(int(postmaster.read_text().split()[0])))
+        server = family_cpu_s(int(postmaster.read_text().split()[0]), "Postgres server")
+        timeline.add_cpu("Postgres server", sum(server.values()))
 
 
 def _on_signal(signum: int, _: FrameType | None) -> None:

@@ -20,21 +20,24 @@ import psutil
 __all__ = ["Timeline", "family_cpu_s"]
 
 
-def family_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants, living or waited for."""
+def family_cpu_s(pid: int, name: str) -> dict[str, float]:
+    """User + system CPU seconds of a process and its descendants (with what they waited for):
+    ``{name: root's, "name > program": descendants running that program}``."""
     try:
         root = psutil.Process(pid)
         family = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
+        return {}
+    parts: dict[str, float] = {}
     for proc in family:
         try:
             times = proc.cpu_times()
+            part = name if proc.pid == pid else f"{name} > {proc.name()}"
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
+        seconds = times.user + times.system + times.children_user + times.children_system
+        parts[part] = parts.get(part, 0.0) + seconds
+    return parts
 
 
 def _waited_children_cpu_s() -> float:

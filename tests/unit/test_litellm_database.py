@@ -31,6 +31,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     (tool / "prepare").write_text(
         "#!/bin/sh\n"
         f'echo run >> "{tmp_path}/runs"\n'
+        f'mkdir -p "{site}/prisma" && touch "{site}/prisma/client.py"\n'  # prisma generate, as the real one
         "echo \"export DATABASE_URL='$2'\"\n"
         f"echo \"export PRISMA_QUERY_ENGINE_BINARY='{engine}'\"\n"
         f"echo \"export PRISMA_SCHEMA_ENGINE_BINARY='{engine}'\"\n"
