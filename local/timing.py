@@ -20,6 +20,7 @@ from pathlib import Path
 from local.launch import launch_stack
 from local.processes import free_port
 from local.template import REPO_ROOT
+from local.timeline import family_cpu_s
 
 __all__ = ["main"]
 
@@ -48,7 +49,10 @@ def _one_start(data_dir: Path) -> dict[str, object]:
     process = launch_stack(data_dir, ports, {})
     wall = time.monotonic() - started
     try:
-        record: dict[str, object] = json.loads((data_dir / "logs" / "start-timeline.json").read_text())
+        tree = sum(family_cpu_s(process.pid, "stack").values())  # all but the daemonized Postgres server
+        timeline = data_dir / "logs" / "start-timeline.json"
+        record: dict[str, object] = json.loads(timeline.read_text()) if timeline.exists() else {}
+        record["stack_process_tree_cpu_s"] = round(tree, 1)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(90)
@@ -59,6 +63,10 @@ def _one_start(data_dir: Path) -> dict[str, object]:
 
 def _print(run: int, record: dict[str, object]) -> None:
     print(f"\nstart {run}: ready after {record['wall_to_ready_s']} s (wall, launcher's view)")
+    print(f"  CPU seconds of the stack's process tree until ready: {record['stack_process_tree_cpu_s']}")
+    if "phases_s" not in record:  # a revision that writes no timeline
+        print(f"  load average before {record['load_before']}, after {os.getloadavg()[0]:.2f}")
+        return
     print(f"  load average before {record['load_before']}, at ready {record['load_average']} on {record['cpus']} CPUs")
     print("  phase done at (s since start):")
     for phase, seconds in dict(record["phases_s"]).items():  # type: ignore[call-overload]
