@@ -21,7 +21,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 progress = awk -v name=$(1) -v total=$$(grep -c '==' $(2)) '/^Collecting /{n++; printf "[%s %d/%d] %s\n", name, n, total, $$2; fflush(); next} /^Installing collected/{printf "[%s] unpacking %d packages\n", name, total; fflush(); next} /^Successfully installed/{printf "[%s] installed\n", name; fflush(); next} /(^Looking in |is ignored: it is neither a file nor a directory)/{next} /^ *(Processing|Downloading|Using cached|Obtaining|Requirement already|Preparing|Building|Created wheel|Stored in|Attempting|Found existing|Uninstalling|Successfully uninstalled|Getting requirements|Installing build)/{next} {print; fflush()}'
 
-.PHONY: install dev test test-unit mutation mutation-sample check-infra lambda-check smoke bench lint lock litellm-image clean
+.PHONY: install dev timing test test-unit mutation mutation-sample check-infra lambda-check smoke bench lint lock litellm-image clean
 
 install: $(VENV)/.installed $(LITELLM_VENV)/.installed $(JS_CLIENTS)/node_modules/.installed
 
@@ -87,6 +87,11 @@ check-infra: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installe
 LITELLM_REPO ?= genai-gateway-litellm
 litellm-image:
 	./ecs_litellm/publish.sh $(LITELLM_REPO)
+
+# How long the stack takes to start, phase by phase, with CPU seconds per part (local/timing.py);
+# TIMING_ARGS=--runs 3 for more starts. The first run on a new data folder is a cold start.
+timing: install
+	$(VENV)/bin/python -m local.timing $(TIMING_ARGS)
 
 # What our layer costs on top of LiteLLM (README, Performance); BENCH_ARGS=--quick for a smoke run.
 bench: install

@@ -22,6 +22,8 @@ Chat history lives in the table ``gateway-history`` (created from template.yaml'
 kept across restarts in <data dir>/dynamodb (DynamoDB Local, local/dynamodb_local.py: moto, in
 memory, where Java, javac or npm is missing, and the banner says why);
 managed prompts come from the fake provider's prompts file (bedrock-agent GetPrompt).
+Each start writes its timeline (phases, CPU seconds per part) to <data dir>/logs/start-timeline.json;
+``python -m local.timing`` measures starts with it.
 """
 
 from __future__ import annotations
