@@ -145,3 +145,47 @@ def test_prompt_errors_on_both_interfaces(
     expected = {400: "ValidationException", 404: "ResourceNotFoundException"}[status]
     assert bedrock_error.value.response["Error"]["Code"] == expected
     assert needle in bedrock_error.value.response["Error"]["Message"]
+    if model == "fake-gpt":
+        return  # on InvokeModel, promptVariables beside a model name is not a body format (test_invoke_model)
+    with pytest.raises(ClientError) as invoke_error:
+        hook_client(stack).invoke_model(modelId=model, body=json.dumps({"promptVariables": variables}))
+    assert invoke_error.value.response["Error"]["Code"] == expected
+    assert needle in invoke_error.value.response["Error"]["Message"]
+
+
+def test_invoke_model_runs_a_chat_prompt_as_an_anthropic_body(stack: LocalStack) -> None:
+    variables = {"product": {"text": "Widget"}, "problem": {"text": "It hums."}}
+    response = hook_client(stack, headers=ECHO).invoke_model(
+        modelId=CHAT, body=json.dumps({"promptVariables": variables})
+    )
+    answer = json.loads(response["body"].read())
+    assert answer["type"] == "message" and answer["role"] == "assistant" and answer["stop_reason"] == "end_turn"
+    sent = json.loads(answer["content"][0]["text"])  # what LiteLLM's /v1/messages sent the provider
+    assert sent["model"] == "fake-gpt" and sent["max_tokens"] == 222
+    assert [(m["role"], m["content"]) for m in sent["messages"]] == [
+        ("system", "You are a support agent for Widget."),
+        ("user", "Hello, I need help with Widget."),
+        ("assistant", "Of course. What is the problem?"),
+        ("user", "It hums."),
+    ]
+
+
+def test_invoke_model_with_response_stream_runs_a_text_prompt(stack: LocalStack) -> None:
+    response = hook_client(stack).invoke_model_with_response_stream(
+        modelId=TEXT + ":1", body=json.dumps({"promptVariables": {"topic": {"text": "kiwi"}}})
+    )
+    events = [json.loads(event["chunk"]["bytes"]) for event in response["body"]]
+    assert [e["type"] for e in events][0] == "message_start" and events[-1]["type"] == "message_stop"
+    text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+    assert text == "The quick brown fox jumps over the lazy"
+    assert events[-1]["amazon-bedrock-invocationMetrics"]["outputTokenCount"] == 8
+
+
+def test_invoke_model_takes_only_prompt_variables_beside_a_prompt(stack: LocalStack) -> None:
+    body = {"promptVariables": FRUIT, "max_tokens": 5}
+    with pytest.raises(ClientError) as error:
+        hook_client(stack).invoke_model(modelId=TEXT, body=json.dumps(body))
+    assert error.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "With a prompt ARN as modelId, the InvokeModel body takes only promptVariables (got: max_tokens)",
+    }

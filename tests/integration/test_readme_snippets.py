@@ -58,7 +58,7 @@ def _messages_of(answer: str) -> list[str]:
 # What each snippet prints, in README order: hand-written, so a snippet that breaks, or prints
 # something else than the README promises (a trailing None, an error body), fails here.
 def _check_openai(out: str) -> None:
-    assert out == f"{FOX}\n{FOX}\n"
+    assert out == f"{FOX}\n{FOX}\n{FOX}\n"  # chat completions, Converse, InvokeModel
 
 
 def _check_key(out: str) -> None:
@@ -104,7 +104,7 @@ def _check_history_curl(out: str) -> None:
 
 
 def _check_prompts(out: str) -> None:
-    assert out == f"{FOX}\n{FOX}\n"
+    assert out == f"{FOX}\n{FOX}\n{FOX}\n"  # chat completions, Converse, InvokeModel
 
 
 def _check_okta(out: str) -> None:

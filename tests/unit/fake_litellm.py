@@ -1,7 +1,7 @@
 """A fake LiteLLM for unit tests, served in process behind the transport seam
 (``tests.unit.asgi_transport``): ``/key/info`` for a few keys, ``/v1/chat/completions`` that
-records what it was sent and answers a scripted reply (whole, or as SSE chunks), and the
-management calls onboarding makes (``/user/new``, ``/key/generate``).
+records what it was sent and answers a scripted reply (whole, or as SSE chunks), ``/v1/messages``
+likewise in Anthropic's format, and the management calls onboarding makes (``/user/new``, ``/key/generate``).
 """
 
 from __future__ import annotations
@@ -50,6 +50,39 @@ def sse_chunks(pieces: list[str], model: str = "m") -> list[dict[str, Any]]:
     return chunks
 
 
+def anthropic_message(text: str, model: str = "m") -> dict[str, Any]:
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 2},
+    }
+
+
+def anthropic_events(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """``message`` as Anthropic's stream events (one text block, one delta)."""
+    text = message["content"][0]["text"]
+    return [
+        {
+            "type": "message_start",
+            "message": {**message, "content": [], "usage": {"input_tokens": 3, "output_tokens": 0}},
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 2},
+        },
+        {"type": "message_stop"},
+    ]
+
+
 @dataclass
 class FakeLiteLLM:
     reply: str = "Hello."
@@ -57,6 +90,7 @@ class FakeLiteLLM:
     status: int = 200  # of chat completions
     error: dict[str, Any] | None = None  # body of a non-200 chat answer
     chats: list[dict[str, Any]] = field(default_factory=list)  # bodies LiteLLM received
+    messages: list[dict[str, Any]] = field(default_factory=list)  # /v1/messages bodies received
     management: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)  # (path, token, body)
     users: set[str] = field(default_factory=set)  # onboarded user ids
     key_questions: int = 0
@@ -67,6 +101,7 @@ class FakeLiteLLM:
         routes = [
             Route("/key/info", self._key_info, methods=["GET"]),
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/messages", self._messages, methods=["POST"]),
             Route("/user/new", self._user_new, methods=["POST"]),
             Route("/key/generate", self._key_generate, methods=["POST"]),
             Route("/user/info", self._user_info, methods=["GET"]),
@@ -95,6 +130,21 @@ class FakeLiteLLM:
             for chunk in sse_chunks(self.stream_pieces, model):
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
             yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def _messages(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        self.messages.append(body)
+        if self.status != 200:
+            return JSONResponse(self.error or {"error": {"message": "failed"}}, self.status)
+        message = anthropic_message(self.reply, str(body.get("model")))
+        if not body.get("stream"):
+            return JSONResponse(message)
+
+        async def events() -> AsyncIterator[bytes]:
+            for event in anthropic_events(message):
+                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

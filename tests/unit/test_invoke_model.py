@@ -274,21 +274,6 @@ def test_other_bodies_are_refused_with_a_validation_exception(
     assert transport.requests == []
 
 
-@pytest.mark.parametrize("route", ["invoke", "invoke-with-response-stream"])
-def test_a_prompt_arn_is_refused_on_invoke_model_pointing_to_converse(
-    gateway: tuple[TestClient, AsgiTransport], route: str
-) -> None:
-    client, transport = gateway
-    arn = "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aprompt%2FPROMPT12345%3A1"
-    response = client.post(f"/bedrock/model/{arn}/{route}", json={"promptVariables": {}}, headers=KEY)
-    assert (response.status_code, response.headers["x-amzn-errortype"]) == (400, "ValidationException")
-    assert response.json() == {
-        "message": "Managed prompts run on Converse and ConverseStream through this gateway, not on InvokeModel: "
-        "send the prompt ARN as modelId to Converse with promptVariables"
-    }
-    assert transport.requests == []
-
-
 def test_count_tokens_sends_converse_input_as_chat_messages(gateway: tuple[TestClient, AsgiTransport]) -> None:
     client, transport = gateway
     converse = {"system": [{"text": "rules"}], "messages": [{"role": "user", "content": [{"text": "hi"}]}]}

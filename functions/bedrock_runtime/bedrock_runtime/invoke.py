@@ -3,7 +3,8 @@
 The body's format (``gateway_core.invoke.formats``) decides where it goes: Anthropic Messages to
 LiteLLM's /v1/messages as they are, Nova messages-v1 through the Converse translation to
 /v1/chat/completions, Titan and Cohere embeddings to /v1/embeddings. The caller's key travels
-with each, so LiteLLM applies its budgets, limits and model access as on Converse.
+with each, so LiteLLM applies its budgets, limits and model access as on Converse. A prompt ARN as
+``modelId`` runs as the Anthropic body its rendered prompt makes (``gateway_core.invoke.prompt``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from gateway_core.converse.stream import StreamTranslator, parse_sse_line
 from gateway_core.errors import InvalidRequestError, UpstreamError
 from gateway_core.forwarding import read_upstream
 from gateway_core.http import Upstream
+from gateway_core.identity import bearer_token, identify
 from gateway_core.invoke.anthropic import AnthropicStream, anthropic_request, anthropic_response, openai_usage
 from gateway_core.invoke.count_tokens import token_counter_body
 from gateway_core.invoke.embeddings import cohere_request, cohere_response, titan_request, titan_response
 from gateway_core.invoke.formats import BodyFormat, body_format
 from gateway_core.invoke.nova import NovaEvents, nova_request, nova_response
-from gateway_core.prompts import is_prompt_arn
+from gateway_core.invoke.prompt import prompt_body, prompt_variables
+from gateway_core.prompts import is_prompt_arn, render_prompt
 from gateway_core.request_record import note_model, note_usage
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -43,13 +46,12 @@ async def _read(request: Request) -> tuple[str, dict[str, Any], BodyFormat]:
             "run unguarded: use Converse with guardrailConfig"
         )
     if is_prompt_arn(model_id):
-        # Bedrock runs a prompt ARN on InvokeModel too (body {"promptVariables": ...}) and answers
-        # in the native format of the prompt's model; a prompt here may name any provider's model,
-        # which has no Bedrock-native format to answer in, so prompts run on Converse only.
-        raise InvalidRequestError(
-            "Managed prompts run on Converse and ConverseStream through this gateway, not on InvokeModel: "
-            "send the prompt ARN as modelId to Converse with promptVariables"
-        )
+        bearer_token(request)  # no key, no work
+        variables = prompt_variables(json_object(await request.body(), empty={}))
+        await identify(request)  # a prompt will be fetched: the key must be valid first
+        prompt = await render_prompt(model_id, variables)
+        note_model(prompt.model_id)
+        return prompt.model_id, prompt_body(prompt), BodyFormat.ANTHROPIC
     body = json_object(await request.body())
     kind = body_format(body)
     note_model(model_id)
