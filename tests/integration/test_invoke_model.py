@@ -11,6 +11,7 @@ import pytest
 from anthropic import AnthropicBedrock
 from botocore.exceptions import ClientError
 
+from local.litellm_config import BLOCKED_WORD, LOCAL_GUARDRAIL
 from tests.integration.conftest import LocalStack
 from tests.integration.test_bedrock_interface import hook_client
 from tests.integration.test_openai_interface import new_key
@@ -164,3 +165,30 @@ def test_boto3_count_tokens_for_converse_and_invoke_model_inputs(brt: Any) -> No
     assert (short, longer) == (SHORT_TOKENS, LONG_TOKENS)
     invoked = brt.count_tokens(modelId="fake-gpt", input={"invokeModel": {"body": json.dumps(CLAUDE_BODY).encode()}})
     assert invoked["inputTokens"] == CLAUDE_TOKENS
+
+
+def test_guardrail_headers_on_invoke_model_and_its_stream(brt: Any) -> None:
+    """boto3's guardrailIdentifier/guardrailVersion/trace (the X-Amzn-Bedrock-* headers) select the
+    local stack's offline LiteLLM guardrail, as Converse's guardrailConfig does."""
+    guard = {
+        "guardrailIdentifier": LOCAL_GUARDRAIL["identifier"],
+        "guardrailVersion": LOCAL_GUARDRAIL["version"],
+        "trace": "ENABLED",
+    }
+    fine = json.loads(brt.invoke_model(modelId="fake-gpt", body=json.dumps(CLAUDE_BODY), **guard)["body"].read())
+    assert fine["content"] == [{"type": "text", "text": WORDS}]
+    assert fine["amazon-bedrock-guardrailAction"] == "NONE"
+    blocked_body = {**CLAUDE_BODY, "messages": [{"role": "user", "content": f"tell me about {BLOCKED_WORD}"}]}
+    blocked = json.loads(brt.invoke_model(modelId="fake-gpt", body=json.dumps(blocked_body), **guard)["body"].read())
+    assert blocked["content"] == [{"type": "text", "text": "Blocked by policy."}]
+    assert blocked["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert BLOCKED_WORD in blocked["amazon-bedrock-trace"]["guardrail"]["actionReason"]
+    response = brt.invoke_model_with_response_stream(modelId="fake-gpt", body=json.dumps(blocked_body), **guard)
+    events = [json.loads(event["chunk"]["bytes"]) for event in response["body"]]
+    text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+    assert text == "Blocked by policy." and events[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    with pytest.raises(ClientError) as unknown:
+        brt.invoke_model(
+            modelId="fake-gpt", body=json.dumps(CLAUDE_BODY), guardrailIdentifier="grnone", guardrailVersion="1"
+        )
+    assert unknown.value.response["Error"]["Message"].startswith("Guardrail grnone version 1 is not configured")

@@ -119,12 +119,3 @@ def test_an_unmapped_guardrail_is_refused_with_how_to_configure_one(gateway: tup
     assert message.startswith("Guardrail gr9 version 1 is not configured on this gateway.")
     assert 'guardrail_info: {bedrock_guardrail: {identifier: gr9, version: "1"}}' in message
     assert [r.path for r in transport.requests] == ["/guardrails/list"]
-
-
-def test_invoke_model_refuses_guardrail_headers(gateway: tuple[TestClient, AsgiTransport]) -> None:
-    client, transport = gateway
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
-    headers = {**KEY, "X-Amzn-Bedrock-GuardrailIdentifier": "gr1", "X-Amzn-Bedrock-GuardrailVersion": "2"}
-    response = client.post("/bedrock/model/m/invoke", json=body, headers=headers)
-    assert response.status_code == 400 and "guardrail" in response.json()["message"]
-    assert transport.requests == []

@@ -78,7 +78,8 @@ def chunk_frame(event: dict[str, Any]) -> bytes:
 class AnthropicStream:
     """LiteLLM's Anthropic SSE events -> Bedrock ``chunk`` frames, counting usage as it goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_fields: dict[str, Any] | None = None) -> None:
+        self.stop_fields = stop_fields or {}  # added to message_stop beside the metrics (guardrail outcome)
         self.started = time.perf_counter()
         self.first_byte_ms: int | None = None
         self.input_tokens = 0
@@ -101,7 +102,7 @@ class AnthropicStream:
         elif kind == "message_delta":
             self.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
         elif kind == "message_stop":
-            event = {**event, METRICS: self.metrics()}
+            event = {**event, **self.stop_fields, METRICS: self.metrics()}
         return chunk_frame(event)
 
     def metrics(self) -> dict[str, int]:
