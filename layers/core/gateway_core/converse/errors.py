@@ -10,7 +10,6 @@ import re
 import uuid
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -33,7 +32,6 @@ __all__ = [
     "bedrock_error_response",
     "from_gateway_error",
     "from_litellm_error",
-    "install_bedrock_error_handlers",
 ]
 
 log = logging.getLogger("gateway")
@@ -156,8 +154,3 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
 
 def bedrock_error_handlers() -> dict[type[Exception], ErrorHandler]:
     return {BedrockError: _bedrock_error, GatewayError: _gateway_error, Exception: _unexpected}
-
-
-def install_bedrock_error_handlers(app: Starlette) -> None:
-    for error_class, handler in bedrock_error_handlers().items():
-        app.add_exception_handler(error_class, handler)
