@@ -129,7 +129,7 @@ async def error_from(response: Upstream) -> BedrockError:
     raw = await read_upstream(response)
     try:
         body: Any = json.loads(raw)
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or not even UTF-8 (UnicodeDecodeError): relayed as text
         body = raw.decode(errors="replace")
     return from_litellm_error(response.status_code, body)
 
