@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from botocore.eventstream import EventStreamBuffer
-from gateway_core.eventstream import encode_event, encode_exception
+from gateway_core.eventstream import encode_event, encode_exception, encode_frame
 
 
 def decode(data: bytes) -> list[tuple[dict[str, str], bytes]]:
@@ -27,3 +27,18 @@ def test_exception_frames_carry_the_modeled_type() -> None:
     [(headers, payload)] = decode(encode_exception("throttlingException", "slow down"))
     assert headers[":message-type"] == "exception" and headers[":exception-type"] == "throttlingException"
     assert json.loads(payload) == {"message": "slow down"}
+
+
+def test_event_payloads_are_compact_json() -> None:
+    # Bedrock writes its event payloads without spaces; clients that compare bytes see ours the same.
+    [(_, payload)] = decode(encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "é"}}))
+    assert payload == b'{"contentBlockIndex":0,"delta":{"text":"\\u00e9"}}'
+
+
+def test_header_lengths_use_the_full_unsigned_range() -> None:
+    # The layout gives a header name a u8 length and a string value a u16: a 200-byte name and a
+    # 40 000-byte value (both past the signed range) are still one well-formed frame.
+    name, value = "n" * 200, "v" * 40_000
+    [(headers, payload)] = decode(encode_frame({name: value, ":message-type": "event"}, b"{}"))
+    assert headers == {name: value, ":message-type": "event"}
+    assert payload == b"{}"
