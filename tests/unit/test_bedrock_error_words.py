@@ -43,6 +43,18 @@ INVOKE = ("invoke", {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
             "The security token included in the request is invalid.",
         ),
         (
+            403,
+            "team not allowed to access model. This team can only access models=['a']. Tried to access m",
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+        ),
+        (  # litellm.Timeout is the one exception class whose name ends in neither Error nor Exception
+            408,
+            "litellm.Timeout: Connection timed out after 600.0 seconds.",
+            "ModelTimeoutException",
+            "Connection timed out after 600.0 seconds",
+        ),
+        (
             400,
             "/v1/messages: litellm.BadRequestError: OpenAIException - max_tokens is too large",
             "ValidationException",

@@ -37,6 +37,11 @@ from tests.unit.conftest import Gateway
             {"error": {"message": "Budget exhausted for key"}},
             (403, "AccessDeniedException", "Budget exhausted: Budget exhausted for key"),
         ),
+        (
+            400,
+            {"error": {"message": "Input exceeded the context window"}},
+            (400, "ValidationException", "Input exceeded the context window"),
+        ),
         (400, {"detail": "no detail message"}, (400, "ValidationException", "no detail message")),
         (400, {"error": {"code": 7}}, (400, "ValidationException", '{"code": 7}')),
         (400, {"error": "plain"}, (400, "ValidationException", "plain")),
@@ -178,7 +183,9 @@ def test_history_reads_back_in_converse_shape(gateway: Gateway) -> None:
     }
 
 
-def test_a_bug_of_ours_is_a_500_in_bedrocks_shape_without_details(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_of_ours_is_a_500_in_bedrocks_shape_without_details(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from bedrock_runtime import converse
     from bedrock_runtime.app import create_app
     from starlette.testclient import TestClient
@@ -194,3 +201,7 @@ def test_a_bug_of_ours_is_a_500_in_bedrocks_shape_without_details(monkeypatch: p
     response = client.post("/bedrock/model/m/converse", json=body, headers={"Authorization": "Bearer k"})
     assert (response.status_code, response.json()) == (500, {"message": "Internal gateway error"})
     assert response.headers["x-amzn-ErrorType"] == "InternalServerException"
+    # the details go to the log, with the traceback, for us to fix it
+    [record] = [r for r in caplog.records if r.name == "gateway" and r.levelname == "ERROR"]
+    assert record.getMessage() == "unhandled error"
+    assert record.exc_info is not None and str(record.exc_info[1]) == "secret internal detail"
