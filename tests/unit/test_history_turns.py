@@ -146,6 +146,7 @@ def test_converse_with_history_keeps_the_other_additional_fields(gateway: Gatewa
     assert gateway.litellm.chats == [{"model": "m", "messages": SENT_MESSAGES, "max_tokens": 7, "top_k": 5}]
     assert gateway.store.messages(session_id) == [SENT_MESSAGES[1], HELLO]
     assert gateway.store.get(session_id).system == [SENT_MESSAGES[0]]
+    assert gateway.store.get(session_id).model == "m"
 
 
 def test_converse_stream_continues_a_session_with_the_same_translation(gateway: Gateway) -> None:
@@ -283,3 +284,14 @@ def test_a_session_deleted_while_the_model_answers_still_gives_the_answer(gatewa
         assert response.headers["x-history-saved"] == "false"
         assert response.json()["choices"][0]["message"] == HELLO
     assert gateway.store.get(session_id) is None and gateway.store.messages(session_id) == []
+
+
+def test_a_converse_turn_whose_session_was_deleted_meanwhile_says_it_was_not_saved(gateway: Gateway) -> None:
+    session_id = start_session(gateway)
+    gateway.litellm.thinking = lambda: gateway.store.delete(session_id)
+    body = {**CONVERSE, "additionalModelRequestFields": {"session_id": session_id}}
+    response = bedrock(gateway).post("/bedrock/model/m/converse", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200
+    assert response.headers["x-history-saved"] == "false"
+    assert response.json()["output"]["message"] == {"role": "assistant", "content": [{"text": "Hello."}]}
+    assert gateway.store.get(session_id) is None

@@ -163,3 +163,13 @@ def test_an_invalid_priority_is_a_400_in_each_shape(bad: Any) -> None:
     assert converse.status_code == 400
     assert converse.headers["x-amzn-errortype"].startswith("ValidationException")
     assert "additionalModelRequestFields.priority" in converse.json()["message"]
+
+
+def test_converse_stream_is_admitted_by_its_model_too() -> None:
+    client = TestClient(bedrock_app(litellm=LiteLLMClient(AsgiTransport(_fake_litellm()))))
+    body = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+    response = client.post(
+        f"/bedrock/model/{GATED}/converse-stream", headers={"authorization": "Bearer sk-urgent"}, json=body
+    )
+    assert response.status_code == 200
+    assert response.headers["x-gateway-priority"] == "10"
