@@ -236,3 +236,11 @@ def test_an_error_that_is_not_the_guardrail_blocking_stays_an_error(master_key: 
     assert (response.status_code, response.headers["x-amzn-errortype"]) == (429, "ThrottlingException")
     assert response.json() == {"message": "Rate limit reached"}
     guardrails._cache = None
+
+
+def test_the_stream_takes_converse_streams_guardrail_shape(gateway: tuple[TestClient, AsgiTransport]) -> None:
+    client, _ = gateway
+    guard = {**GUARD, "streamProcessingMode": "sync"}  # a ConverseStream-only member
+    response = client.post("/bedrock/model/m/converse-stream", json=_body("hello", guardrailConfig=guard), headers=KEY)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.amazon.eventstream"

@@ -15,8 +15,10 @@ import pytest
 from bedrock_runtime import converse
 from bedrock_runtime.app import create_app
 from botocore.eventstream import EventStreamBuffer
+from gateway_core.converse.errors import from_gateway_error
+from gateway_core.converse.options import request_options
 from gateway_core.converse.validation import validate_converse
-from gateway_core.errors import InvalidRequestError
+from gateway_core.errors import GatewayError, InvalidRequestError, NotFoundError, UpstreamTimeoutError
 from gateway_core.http import LiteLLMClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -178,3 +180,66 @@ def test_a_blob_whose_length_is_not_a_multiple_of_four_is_not_base64() -> None:
         "1 validation error detected: Invalid value for parameter messages[0].content[0].image.source.bytes: "
         "blobs travel as base64 text"
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (NotFoundError("no such session"), (404, "ResourceNotFoundException", "no such session")),
+        (
+            UpstreamTimeoutError("LiteLLM did not answer in time"),
+            (408, "ModelTimeoutException", "LiteLLM did not answer in time"),
+        ),
+    ],
+)
+def test_gateway_errors_map_to_bedrock_exceptions(error: GatewayError, expected: tuple[int, str, str]) -> None:
+    mapped = from_gateway_error(error)
+    assert (mapped.status, mapped.error_type, mapped.message) == expected
+
+
+def test_litellm_unreachable_is_service_unavailable_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async def crash(_: Request) -> Response:
+        raise ConnectionResetError("gone")
+
+    upstream = Starlette(routes=[Route("/v1/chat/completions", crash, methods=["POST"])])
+    client = TestClient(create_app(litellm=LiteLLMClient(AsgiTransport(upstream))))
+    response = client.post("/bedrock/model/m/converse", json=HI, headers=KEY)
+    assert (response.status_code, response.headers["x-amzn-errortype"]) == (503, "ServiceUnavailableException")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "upstream failure: LiteLLM is unreachable (ServerDisconnectedError)"
+    ]
+
+
+def test_prompt_variables_without_a_prompt_arn_are_refused() -> None:
+    body = {**HI, "promptVariables": {"city": {"text": "Paris"}}}
+    response = TestClient(create_app(litellm=FakeLiteLLM().client())).post(
+        "/bedrock/model/m/converse", json=body, headers=KEY
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {"message": "promptVariables apply only when modelId is a prompt ARN"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"serviceTier": {"type": "reserved"}},
+            "serviceTier.type must be one of ['default', 'flex', 'priority'] on this gateway "
+            "(reserved capacity is Bedrock's own)",
+        ),
+        (
+            {"additionalModelResponseFieldPaths": [f"/p{i}" for i in range(11)]},
+            "additionalModelResponseFieldPaths must be a list of at most 10 JSON Pointers",
+        ),
+        (
+            {"additionalModelResponseFieldPaths": ["/"]},
+            "additionalModelResponseFieldPaths: '/' is not a JSON Pointer (RFC 6901)",
+        ),
+    ],
+)
+def test_option_refusals_word_for_word(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        request_options(body)
+    assert refused.value.message == message

@@ -157,3 +157,14 @@ def test_a_thinking_block_with_only_a_signature_and_the_latency() -> None:
         "usage": {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0},
         "metrics": {"latencyMs": 42},
     }
+
+
+def test_text_and_a_tool_call_in_one_chunk_keep_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    translator, _ = _translator(monkeypatch)
+    chunk = _delta(content="Checking.", tool_calls=[{"index": 0, "id": "c1", "function": {"name": "weather"}}])
+    assert _events(translator.feed(chunk)) == [
+        ("messageStart", {"role": "assistant"}),
+        ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Checking."}}),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "c1", "name": "weather"}}}),
+    ]
