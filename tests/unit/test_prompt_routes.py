@@ -294,3 +294,13 @@ def test_an_unusable_prompt_is_a_400_saying_why(
     response = chat(litellm, ARN, promptVariables=None)
     assert response.status_code == 400 and message in response.json()["error"]["message"]
     assert litellm.chats == []
+
+
+def test_a_prompt_arn_has_the_key_checked_before_the_body(fetched: list[PromptRef], litellm: FakeLiteLLM) -> None:
+    # A prompt will be fetched for this request: an unknown key is refused before anything else,
+    # even a body botocore's model would refuse.
+    client = TestClient(bedrock_app(litellm=litellm.client()))
+    body = {"messages": "not a list", "promptVariables": VARIABLES}
+    response = client.post(f"/bedrock/model/{ARN}/converse", json=body, headers={"Authorization": "Bearer sk-unknown"})
+    assert (response.status_code, response.headers["x-amzn-errortype"]) == (403, "AccessDeniedException")
+    assert litellm.key_questions == 1 and fetched == []
