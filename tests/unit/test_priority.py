@@ -162,7 +162,9 @@ def test_an_invalid_priority_is_a_400_in_each_shape(bad: Any) -> None:
     converse = _converse("sk-plain", priority=bad)
     assert converse.status_code == 400
     assert converse.headers["x-amzn-errortype"].startswith("ValidationException")
-    assert "additionalModelRequestFields.priority" in converse.json()["message"]
+    assert converse.json()["message"] == (
+        "'additionalModelRequestFields.priority' must be an integer from 0 (most urgent) to 255"
+    )
 
 
 def test_converse_stream_is_admitted_by_its_model_too() -> None:
