@@ -133,6 +133,23 @@ def test_generated_key_works_and_rpm_limit_is_enforced(stack: LocalStack) -> Non
     assert caught.value.status_code == 429
 
 
+def test_tpm_limit_is_enforced(stack: LocalStack) -> None:
+    # The fake provider's answer costs 9 tokens (1 prompt + 8 completion), more than the key's 5 a
+    # minute: once LiteLLM has counted them (after the answer), the key is refused until the minute ends.
+    key = new_key(stack, tpm_limit=5, models=["fake-gpt"])
+    client = stack.openai(api_key=key)
+    assert client.chat.completions.create(model="fake-gpt", messages=HI).usage.total_tokens == 9  # type: ignore[union-attr]
+    deadline = time.monotonic() + 20
+    while True:  # tokens are counted asynchronously
+        try:
+            client.chat.completions.create(model="fake-gpt", messages=HI)
+        except openai.RateLimitError as exc:
+            assert exc.status_code == 429
+            return
+        assert time.monotonic() < deadline, "tpm limit never enforced"
+        time.sleep(0.5)
+
+
 def test_invalid_key_is_401_not_200(stack: LocalStack) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         stack.openai(api_key="sk-not-a-key").chat.completions.create(model="fake-gpt", messages=HI)
