@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from bench import coldstart, history, latency
-from bench.stack import MASTER_KEY, start_stack
+from bench import coldstart, history, latency, litellm_cost, relay
+from bench.stack import MASTER_KEY, BenchStack, start_stack
 from local.template import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -50,18 +50,27 @@ def _latency_section(
     return lines + [""], {"stats": stats, "cpu_ms_per_request": cpu}
 
 
-async def _requests(stack: Any, key: str, rounds: int, requests: int) -> tuple[list[str], dict[str, Any]]:
+async def _requests(stack: BenchStack, key: str, rounds: int, requests: int) -> tuple[list[str], dict[str, Any]]:
     targets = latency.targets(stack.fake, stack.litellm, stack.gateway, key)
     out: list[str] = []
     report: dict[str, Any] = {}
+    litellm = litellm_cost.LiteLLMFamily("LiteLLM", stack.litellm, stack.litellm_process().pid, workers=1)
+    litellm_before = litellm.cpu_seconds()
     serial = await latency.serial(targets, rounds)
+    # Each round reaches LiteLLM three times (directly, and through both gateway routes).
+    litellm_serial_cpu = (litellm.cpu_seconds() - litellm_before) * 1000 / (3 * (rounds + 20))
     lines, report["serial"] = _latency_section(
         f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)", serial
     )
     out += lines
     gateway_process = stack.gateway_process()
     runs, cpu = {}, {}
+    litellm_per_second = litellm_c16_cpu = float("nan")
     for target in targets:
+        if target.name == "LiteLLM":
+            runs[target.name], litellm_per_second, litellm_c16_cpu = await litellm_cost.c16(litellm, target, requests)
+            cpu[target.name] = None
+            continue
         watched = gateway_process if target.name.startswith("gateway") else None
         runs[target.name], cpu[target.name] = await latency.concurrent(target, requests, 16, watched)
     lines, report["concurrent"] = _latency_section(
@@ -72,14 +81,62 @@ async def _requests(stack: Any, key: str, rounds: int, requests: int) -> tuple[l
     ttft = await latency.serial(streams, max(rounds // 2, 20), latency.first_byte, headers={"x-fake-ttft-ms": "20"})
     lines, report["first_byte"] = _latency_section("2. Time to first streamed byte (provider TTFT 20 ms)", ttft)
     out += lines
+    own = {
+        "p50_c1_ms": report["serial"]["stats"]["LiteLLM"]["p50"],
+        "cpu_ms_per_request_c1": litellm_serial_cpu,
+        "requests_per_s_c16": litellm_per_second,
+        "requests_per_s_per_worker_c16": litellm_per_second / litellm.workers,
+        "cpu_ms_per_request_c16": litellm_c16_cpu,
+    }
+    report["litellm_own_cost"] = own
+    gateway_cpu = [c for name, c in cpu.items() if name.startswith("gateway") and c is not None]
+    out += [
+        "### 6. LiteLLM's own cost next to ours (the stack's LiteLLM: config.yaml as shipped, 1 worker)",
+        "",
+        "| | p50 c=1 ms | CPU ms/request c=1 | req/s c=16 | req/s per worker c=16 | CPU ms/request c=16 |",
+        "|---|---|---|---|---|---|",
+        f"| LiteLLM | {own['p50_c1_ms']:.2f} | {own['cpu_ms_per_request_c1']:.2f} | {own['requests_per_s_c16']:.1f} |"
+        f" {own['requests_per_s_per_worker_c16']:.1f} | {own['cpu_ms_per_request_c16']:.2f} |",
+        "| gateway (ours, over LiteLLM) | "
+        + " | ".join(
+            [
+                f"{report['serial']['stats']['gateway OpenAI']['p50'] - own['p50_c1_ms']:+.2f} (OpenAI)",
+                "",
+                "",
+                "",
+                f"{max(gateway_cpu):.2f} (dearer route)" if gateway_cpu else "",
+            ]
+        )
+        + " |",
+        "",
+    ]
     return out, report
+
+
+def _litellm_variants(stack: BenchStack, key: str, rounds: int, requests: int) -> tuple[list[str], dict[str, Any]]:
+    """Section 6b: each setting of config.yaml A/B, one LiteLLM per variant on the stack's database."""
+    redis = os.environ.get("BENCH_REDIS", "127.0.0.1:6379") or None  # as deployed: Redis; "" = without
+    families = litellm_cost.start_variants(
+        stack.litellm_process(), stack.fake, redis, stack.data_dir, litellm_cost.LITELLM_VARIANTS
+    )
+    try:
+        runs = asyncio.run(litellm_cost.measure(families, key, rounds, requests))
+    finally:
+        for family in families:
+            family.stop()
+    load = f"load average {os.getloadavg()[0]:.1f} at the end, Redis {redis or 'off'}"
+    report = {name: {**vars(run), "per_second_per_worker": run.per_second_per_worker} for name, run in runs.items()}
+    return litellm_cost.table(runs, load), report
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    parser.add_argument(
+        "--no-litellm-variants", action="store_true", help="skip 6b (one more LiteLLM per config variant)"
+    )
     args = parser.parse_args()
-    rounds, requests = (50, 200) if args.quick else (300, 1600)
+    rounds, requests = (50, 200) if args.quick else (300, 800)
 
     print("# Gateway benchmark", flush=True)
     report: dict[str, Any] = {
@@ -111,6 +168,16 @@ def main() -> int:
         ).json()["key"]
         lines, report["latency"] = asyncio.run(_requests(stack, key, rounds, requests))
         print("\n".join(lines), flush=True)
+        relays = relay.start(stack.gateway_process(), stack.fake, str(stack.data_dir / "logs"))
+        try:
+            relay_runs = asyncio.run(relay.measure(relays, stack.fake, key, rounds // 2))
+        finally:
+            relays.stop()
+        print("\n".join(relay.table(relay_runs, rounds // 2)), flush=True)
+        report["relay"] = {m: {n: latency.summary(v) for n, v in r.items()} for m, r in relay_runs.items()}
+        if not args.no_litellm_variants:
+            lines, report["litellm_variants"] = _litellm_variants(stack, key, rounds // 3, requests // 4)
+            print("\n".join(lines), flush=True)
 
         with history.dynamodb_local() as engine_url:
             engine = (

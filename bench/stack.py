@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -23,6 +24,7 @@ class BenchStack:
     litellm: str
     fake: str
     dynamodb: str
+    data_dir: Path
 
     def gateway_process(self) -> psutil.Process:
         """The process that serves the gateway's function apps (our code, not LiteLLM)."""
@@ -32,6 +34,15 @@ class BenchStack:
             if "local.gateway" in cmdline and port in cmdline:
                 return child
         raise RuntimeError("gateway process not found")
+
+    def litellm_process(self) -> psutil.Process:
+        """The stack's LiteLLM proxy (uvicorn's workers are its children)."""
+        port = self.litellm.rsplit(":", 1)[1]
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            cmdline = child.cmdline()
+            if "--config" in cmdline and "--port" in cmdline and port in cmdline:
+                return child
+        raise RuntimeError("LiteLLM process not found")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
@@ -54,4 +65,5 @@ def start_stack() -> BenchStack:
         f"http://127.0.0.1:{ports['LITELLM_PORT']}",
         f"http://127.0.0.1:{ports['FAKE_PROVIDER_PORT']}",
         f"http://127.0.0.1:{ports['DYNAMODB_PORT']}",
+        data_dir,
     )

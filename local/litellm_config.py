@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 CLOUD_CONFIG = REPO_ROOT / "ecs_litellm" / "config.yaml"
-# Fake model costs are set so budgets trigger (LiteLLM prices unknown models at 0).
+# Fake model costs are set so budgets trigger (LiteLLM prices unknown models at 0). In model_info,
+# which LiteLLM registers once at start: in litellm_params it registers them again on every request,
+# which empties its model-price caches each time (ecs_litellm/config.yaml, x-custom-pricing).
 _COSTS = {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002}
 FAKE_MODELS = ("fake-gpt", "fake-embedding", "fake-gpt-narrow")
 # One request in flight at a time (LiteLLM answers 429 past it): the deployment the priority tests
@@ -50,8 +52,8 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
     config["model_list"] = [
         {
             "model_name": "fake-gpt",
-            "litellm_params": {"model": "openai/fake-gpt", "api_base": f"{fake_url}/v1", "api_key": "fake", **_COSTS},
-            "model_info": copy.deepcopy(failures),
+            "litellm_params": {"model": "openai/fake-gpt", "api_base": f"{fake_url}/v1", "api_key": "fake"},
+            "model_info": {**copy.deepcopy(failures), **_COSTS},
         },
         {
             "model_name": "fake-embedding",
@@ -59,9 +61,8 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
                 "model": "openai/fake-embedding",
                 "api_base": f"{fake_url}/v1",
                 "api_key": "fake",
-                **_COSTS,
             },
-            "model_info": copy.deepcopy(failures),
+            "model_info": {**copy.deepcopy(failures), **_COSTS},
         },
         {
             "model_name": NARROW_MODEL,
@@ -70,9 +71,8 @@ def build_config(fake_url: str, environ: dict[str, str] | None = None) -> dict[s
                 "api_base": f"{fake_url}/v1",
                 "api_key": "fake",
                 "max_parallel_requests": 1,
-                **_COSTS,
             },
-            "model_info": copy.deepcopy(failures),
+            "model_info": {**copy.deepcopy(failures), **_COSTS},
         },
         *config["model_list"],
         *[

@@ -133,6 +133,27 @@ def test_generated_key_works_and_rpm_limit_is_enforced(stack: LocalStack) -> Non
     assert caught.value.status_code == 429
 
 
+def test_tpm_limit_is_enforced(stack: LocalStack) -> None:
+    # Every answer costs at least 2 tokens (1 prompt + at least 1 completion: LiteLLM trims
+    # max_tokens to what the key has left), so 5 tokens a minute last 3 requests at most; once
+    # LiteLLM has counted them (after each answer), the key is refused until the minute ends.
+    key = new_key(stack, tpm_limit=5, models=["fake-gpt"])
+    client = stack.openai(api_key=key)
+    answered = 0
+    deadline = time.monotonic() + 20
+    while True:  # tokens are counted asynchronously
+        try:
+            usage = client.chat.completions.create(model="fake-gpt", messages=HI).usage
+        except openai.RateLimitError as exc:
+            assert exc.status_code == 429
+            assert answered >= 1, "refused before any token was spent"
+            return
+        assert usage is not None and usage.total_tokens >= 2
+        answered += 1
+        assert time.monotonic() < deadline, f"tpm limit never enforced ({answered} answers)"
+        time.sleep(0.5)
+
+
 def test_invalid_key_is_401_not_200(stack: LocalStack) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         stack.openai(api_key="sk-not-a-key").chat.completions.create(model="fake-gpt", messages=HI)

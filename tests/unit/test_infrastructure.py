@@ -183,8 +183,9 @@ def test_litellm_image_and_config_match_the_local_stack() -> None:
     dockerfile = (REPO_ROOT / "ecs_litellm" / "Dockerfile").read_text()
     assert f":v{version.group(1)}-" in dockerfile and "COPY config.yaml" in dockerfile
     config = yaml.safe_load((REPO_ROOT / "ecs_litellm" / "config.yaml").read_text())
-    assert config["router_settings"]["routing_strategy"] == "usage-based-routing-v2"
-    assert config["router_settings"]["enable_pre_call_checks"] is True
+    # The least-cost routing (issue 17, bench/litellm_cost.py): stateless, no pre-call checks.
+    assert config["router_settings"]["routing_strategy"] == "simple-shuffle"
+    assert "enable_pre_call_checks" not in config["router_settings"]
     assert "DEBUG" not in Path(REPO_ROOT / "ecs_litellm" / "config.yaml").read_text().upper().replace("# ", "")
     names = [m["model_name"] for m in config["model_list"]]
     assert (

@@ -1,0 +1,107 @@
+"""Our relay alone: the function path as Lambda runs it, and the local API Gateway stand-in's share.
+
+LiteLLM's own time (tens of ms, and noisy on a shared machine) hides a millisecond of ours, so
+here the gateway's upstream is the fake provider itself (it answers chat completions as LiteLLM
+does). Three more processes, with the stack gateway's environment:
+
+* each streaming function under uvicorn alone, as run.sh starts it behind the Lambda Web
+  Adapter: what AWS runs (the function path);
+* ``local.gateway``, the stand-in that routes as API Gateway does, in front of the same apps.
+
+Interleaved round by round against the fake provider direct: "function" minus "fake direct" is
+what the function path adds, "stand-in" minus "function" is the stand-in's share, which AWS
+replaces with API Gateway.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import psutil
+
+from bench import latency
+from local.processes import Child, free_port, spawn, wait_http
+from local.template import REPO_ROOT
+
+__all__ = ["RelayProcesses", "measure", "start", "table"]
+
+
+@dataclass
+class RelayProcesses:
+    stand_in: str
+    openai: str
+    bedrock: str
+    children: list[Child]
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+
+
+def start(gateway: psutil.Process, fake_url: str, logs_dir: str) -> RelayProcesses:
+    env = {**gateway.environ(), "GATEWAY_LITELLM_BASE_URL": fake_url}
+    ports = {name: free_port() for name in ("stand-in", "openai", "bedrock")}
+    uvicorn = [sys.executable, "-m", "uvicorn", "--no-access-log", "--timeout-keep-alive", "60"]
+    argvs = {
+        "stand-in": [sys.executable, "-m", "local.gateway", "--port", str(ports["stand-in"])],
+        "openai": [*uvicorn, "--port", str(ports["openai"]), "--app-dir", "functions/openai_chat"]
+        + ["openai_chat.app:app"],
+        "bedrock": [*uvicorn, "--port", str(ports["bedrock"]), "--app-dir", "functions/bedrock_runtime"]
+        + ["bedrock_runtime.app:app"],
+    }
+    children: list[Child] = []
+    try:
+        for name, argv in argvs.items():
+            children.append(spawn(f"relay-{name}", argv, env, REPO_ROOT / logs_dir, cwd=REPO_ROOT))
+        for child, port in zip(children, ports.values(), strict=True):
+            if not wait_http(f"http://127.0.0.1:{port}/health", 120, child.alive):
+                raise RuntimeError(f"{child.name} did not start:\n{child.relevant_lines()}")
+    except BaseException:
+        for child in children:
+            child.stop()
+        raise
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    return RelayProcesses(url["stand-in"], url["openai"], url["bedrock"], children)
+
+
+def targets(relay: RelayProcesses, fake_url: str, key: str, *, stream: bool = False) -> list[latency.Target]:
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    chat = {**latency.CHAT, "stream": True} if stream else latency.CHAT
+    converse = "/bedrock/model/fake-gpt/converse" + ("-stream" if stream else "")
+    suffix = "Stream" if stream else ""
+    return [
+        latency.Target("fake direct", f"{fake_url}/v1/chat/completions", chat, {"Content-Type": "application/json"}),
+        latency.Target("function OpenAI", f"{relay.openai}/v1/chat/completions", chat, auth),
+        latency.Target("stand-in OpenAI", f"{relay.stand_in}/v1/chat/completions", chat, auth),
+        latency.Target(f"function Converse{suffix}", relay.bedrock + converse, latency.CONVERSE, auth),
+        latency.Target(f"stand-in Converse{suffix}", relay.stand_in + converse, latency.CONVERSE, auth),
+    ]
+
+
+async def measure(relay: RelayProcesses, fake_url: str, key: str, rounds: int) -> dict[str, dict[str, list[float]]]:
+    whole = await latency.serial(targets(relay, fake_url, key), rounds)
+    first = await latency.serial(targets(relay, fake_url, key, stream=True), rounds, latency.first_byte)
+    return {"whole answer": whole, "first streamed byte": first}
+
+
+def table(runs: dict[str, dict[str, list[float]]], rounds: int) -> list[str]:
+    lines = [
+        f"### 1c. Our relay alone: function path vs the local API Gateway stand-in (upstream = fake provider,"
+        f" serial, {rounds} rounds, interleaved)",
+        "",
+        "| measure | path | p50 ms | p99 ms | function over fake direct (p50 / p99) | stand-in share (p50) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for measure_name, run in runs.items():
+        stats = {name: latency.summary(values) for name, values in run.items()}
+        base = stats["fake direct"]
+        for name, s in stats.items():
+            note, share = "", ""
+            if name.startswith("function"):
+                note = f"{s['p50'] - base['p50']:+.2f} / {s['p99'] - base['p99']:+.2f}"
+            if name.startswith("stand-in"):
+                function = stats[name.replace("stand-in", "function")]
+                share = f"{s['p50'] - function['p50']:+.2f}"
+            lines.append(f"| {measure_name} | {name} | {s['p50']:.2f} | {s['p99']:.2f} | {note} | {share} |")
+    return [*lines, ""]
