@@ -77,7 +77,7 @@ class LiteLLMPassthrough:
 
 def _one_date_header(send: Send) -> Send:
     """One ``date`` header on every answer, the gateway's own, as API Gateway answers: LiteLLM's
-    (relayed by the passthrough and the functions) is dropped (uvicorn's is off, see main)."""
+    (relayed by the passthrough; the functions drop it) is replaced (uvicorn's is off, see main)."""
 
     async def send_with_date(message: Message) -> None:
         if message["type"] == "http.response.start":

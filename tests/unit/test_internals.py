@@ -33,6 +33,7 @@ def test_relayed_headers_lose_addresses_and_provider_headers() -> None:
         ("x-debug", "from http://10.0.7.12:4000/health"),
         ("location", "http://10.0.7.12:4000/ui/login?next=/ui"),
         ("server", "uvicorn"),
+        ("date", "Mon, 30 Nov 2026 15:00:00 GMT"),
     ]
     assert relay_headers(upstream) == {
         "content-type": "application/json",

@@ -53,9 +53,14 @@ def upstream_request(request: Request, content: bytes, path: str | None = None) 
     )
 
 
+# Not relayed back: the function's own server (uvicorn, as Lambda runs it) sets its own ``date``;
+# LiteLLM's would make two (RFC 9110 allows one), and would say when LiteLLM answered, not us.
+_NOT_RELAYED = _HOP_BY_HOP | {"content-encoding", "date"}
+
+
 def relay_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
     """LiteLLM's end-to-end headers, without its internal ones (``gateway_core.internals``)."""
-    return public_headers({k: v for k, v in headers if k not in _HOP_BY_HOP and k != "content-encoding"})
+    return public_headers({k: v for k, v in headers if k not in _NOT_RELAYED})
 
 
 async def read_upstream(response: Upstream) -> bytes:
