@@ -30,7 +30,13 @@ CLOUD_CONFIG = REPO_ROOT / "ecs_litellm" / "config.yaml"
 # Fake model costs are set so budgets trigger (LiteLLM prices unknown models at 0). In model_info,
 # which LiteLLM registers once at start: in litellm_params it registers them again on every request,
 # which empties its model-price caches each time (ecs_litellm/config.yaml, x-custom-pricing).
-_COSTS = {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002}
+# The fakes cache nothing: their cache prices are 0, said outright (else LiteLLM warns on every start).
+_COSTS = {
+    "input_cost_per_token": 0.000001,
+    "output_cost_per_token": 0.000002,
+    "cache_creation_input_token_cost": 0.0,
+    "cache_read_input_token_cost": 0.0,
+}
 FAKE_MODELS = ("fake-gpt", "fake-embedding", "fake-gpt-narrow")
 # One request in flight at a time (LiteLLM answers 429 past it): the deployment the priority tests
 # saturate, behind the gateway's admission queue of the same size (GATEWAY_PRIORITY_LIMITS).

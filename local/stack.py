@@ -137,11 +137,19 @@ class Stack:
 
 def _litellm_environment(stack: Stack, venv: Path, database_url: str) -> dict[str, str]:
     """The environment LiteLLM needs for Postgres, via the offline Prisma tool when it is used."""
-    env = {"DATABASE_URL": database_url, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env = {
+        "DATABASE_URL": database_url,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        # Every client reaches LiteLLM through the API Gateway stand-in on loopback (the VPC in AWS).
+        "LITELLM_TRUSTED_PROXY_RANGES": "127.0.0.1/32",
+    }
     if stack.offline_tool is None:
         return env  # Prisma downloads its engines itself where the network allows it (preflight)
     embedded = stack.stop_postgres is not None
-    return litellm_database_environment(venv, database_url, stack.data_dir, stack.offline_tool, embedded, say)
+    return {
+        **env,
+        **litellm_database_environment(venv, database_url, stack.data_dir, stack.offline_tool, embedded, say),
+    }
 
 
 def _data_dir_prefix(stack: Stack) -> str:

@@ -1,8 +1,9 @@
 """The local stack behaves like the deployed one where a client can tell: one ``date`` header on
-every answer (API Gateway's), whoever produced the body."""
+every answer (API Gateway's), whoever produced the body; and its start is quiet."""
 
 from __future__ import annotations
 
+import re
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -33,3 +34,14 @@ def test_one_date_header(stack: LocalStack, method: str, path: str, body: dict[s
     dates = response.headers.get_list("date")
     assert len(dates) == 1, dates
     assert parsedate_to_datetime(dates[0]).tzinfo is not None
+
+
+def test_litellm_starts_without_warnings(stack: LocalStack) -> None:
+    """Nothing error-looking in a normal start (what follows it belongs to the tests, some of which
+    make LiteLLM fail on purpose): no migration-diff failure, no unset trusted proxies, no
+    half-priced fake models."""
+    log = (stack.logs / "litellm.log").read_text(errors="replace")
+    start = log.split("Application startup complete", 1)[0]
+    assert "Application startup complete" in log
+    noisy = [line for line in start.splitlines() if re.search(r"WARNING|ERROR|Traceback|[Ff]ailed", line)]
+    assert noisy == []
