@@ -23,6 +23,7 @@ from user_keys.app import create_app
 from user_keys.config import get_config
 from user_keys.okta import JwksCache
 
+from tests.unit.conftest import FakeClock
 from tests.unit.fake_litellm import MASTER_KEY, FakeLiteLLM
 
 ISSUER = "https://okta.test/oauth2/default"
@@ -53,9 +54,12 @@ def token(key: rsa.RSAPrivateKey = SIGNING_KEY, kid: str = "k1", **claims: Any) 
 class Issuer:
     def __init__(self) -> None:
         self.fetches: list[str] = []
+        self.down = False  # answers 503 to everything
 
     async def get_json(self, url: str) -> tuple[int, Any]:
         self.fetches.append(url)
+        if self.down:
+            return 503, {}
         if url == f"{ISSUER}/.well-known/openid-configuration":
             return 200, {"issuer": ISSUER, "jwks_uri": f"{ISSUER}/v1/keys"}
         if url == f"{ISSUER}/v1/keys":
@@ -258,3 +262,66 @@ def test_the_jwks_is_fetched_over_http_only_when_allowed(
     finally:
         local.close()
         get_config.cache_clear()
+
+
+DISCOVERY, KEYS = f"{ISSUER}/.well-known/openid-configuration", f"{ISSUER}/v1/keys"
+
+
+@pytest.fixture
+def jwks_clock(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The route's JWKS cache on a clock the test moves (OKTA_JWKS_MIN_REFRESH_S 60, MAX_AGE 3600)."""
+    fake = FakeClock()
+    monkeypatch.setattr(onboarding, "_jwks", JwksCache(get_config(), clock=fake))
+    return fake
+
+
+def test_unknown_kids_refetch_the_jwks_at_most_once_per_min_refresh(
+    issuer: Issuer, litellm: FakeLiteLLM, jwks_clock: FakeClock
+) -> None:
+    assert new_user(litellm, token()).status_code == 200
+    assert issuer.fetches == [DISCOVERY, KEYS]
+    jwks_clock.advance(59.5)
+    for n in range(5):  # within the minimum interval: refused without asking the issuer
+        refused = new_user(litellm, token(key=OTHER_KEY, kid=f"made-up-{n}"))
+        assert (refused.status_code, refused.json()["error"]["message"]) == (
+            401,
+            "The token is signed with an unknown key",
+        )
+    assert issuer.fetches == [DISCOVERY, KEYS]
+    jwks_clock.advance(0.5)  # exactly OKTA_JWKS_MIN_REFRESH_S after the fetch: one refetch (a rotation)
+    for n in range(5):
+        assert new_user(litellm, token(key=OTHER_KEY, kid=f"again-{n}")).status_code == 401
+    assert issuer.fetches == [DISCOVERY, KEYS, KEYS]  # the jwks_uri is remembered
+    assert litellm.management == [("/user/new", MASTER_KEY, EXPECTED_USER)]
+
+
+def test_known_keys_are_refetched_only_after_max_age(
+    issuer: Issuer, litellm: FakeLiteLLM, jwks_clock: FakeClock
+) -> None:
+    assert new_user(litellm, token()).status_code == 200
+    jwks_clock.advance(3600)  # OKTA_JWKS_MAX_AGE_S exactly: still fresh
+    assert new_user(litellm, token()).status_code == 200
+    assert issuer.fetches == [DISCOVERY, KEYS]
+    jwks_clock.advance(0.5)
+    assert new_user(litellm, token()).status_code == 200
+    assert issuer.fetches == [DISCOVERY, KEYS, KEYS]
+
+
+def test_an_issuer_outage_keeps_the_cached_keys_and_the_rate_limit(
+    issuer: Issuer, litellm: FakeLiteLLM, jwks_clock: FakeClock
+) -> None:
+    assert new_user(litellm, token()).status_code == 200
+    issuer.down = True
+    jwks_clock.advance(3601)  # stale: the refresh fails, the cached key still verifies
+    assert new_user(litellm, token()).status_code == 200
+    assert issuer.fetches == [DISCOVERY, KEYS, KEYS]
+    unknown = new_user(litellm, token(key=OTHER_KEY, kid="rotated"))  # the failed refresh started the interval
+    assert unknown.json()["error"]["message"] == "The token is signed with an unknown key"
+    assert issuer.fetches == [DISCOVERY, KEYS, KEYS]
+    jwks_clock.advance(60)
+    unavailable = new_user(litellm, token(key=OTHER_KEY, kid="rotated"))
+    assert (unavailable.status_code, unavailable.json()["error"]["message"]) == (
+        401,
+        "The issuer's signing keys could not be fetched (ValueError)",
+    )
+    assert issuer.fetches == [DISCOVERY, KEYS, KEYS, KEYS]

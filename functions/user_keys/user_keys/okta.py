@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -54,8 +55,12 @@ def _jwt_reason(error: jwt.PyJWTError) -> str:
 
 
 class JwksCache:
-    def __init__(self, config: OnboardingConfig) -> None:
+    """The issuer's signing keys by ``kid``. ``clock`` is monotonic seconds (tests pass their own,
+    so the refresh limits are proved without waiting)."""
+
+    def __init__(self, config: OnboardingConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self._clock = clock
         self.keys: dict[str, PyJWK] = {}
         self.fetched_at: float | None = None
         self.jwks_uri: str | None = None
@@ -89,7 +94,7 @@ class JwksCache:
         return f"{issuer}/v1/keys"
 
     async def _refresh(self) -> None:
-        self.fetched_at = time.monotonic()  # also on failure: the rate limit must hold
+        self.fetched_at = self._clock()  # also on failure: the rate limit must hold
         try:
             self.jwks_uri = self.jwks_uri or await self._discover()
             status, document = await self._get_json(self.jwks_uri)
@@ -117,7 +122,7 @@ class JwksCache:
     async def key(self, kid: str) -> PyJWK:
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             stale = self.fetched_at is None or now - self.fetched_at > self.config.jwks_max_age_s
             unknown_may_refresh = kid not in self.keys and (
                 self.fetched_at is None or now - self.fetched_at >= self.config.jwks_min_refresh_s
