@@ -5,6 +5,8 @@ clock the test moves. (test_revocation covers the default 5 s, ``fresh`` and ref
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -137,6 +139,7 @@ def test_a_cache_ttl_of_zero_asks_every_time(wall: None, monkeypatch: pytest.Mon
         ("2030-01-01T12:00:03", 3.0),  # no zone: LiteLLM writes UTC
         ("2030-01-01T13:00:03+01:00", 3.0),  # another zone, same moment
         ("2030-01-01T12:01:00Z", 5.0),  # later than the cache's own 5 s
+        ("2030-01-01T12:00:00.5Z", 0.5),  # under a second: still trusted until then
         ("2029-12-31T00:00:00Z", 0.0),  # already expired: LiteLLM decides each time
         ("tomorrow", 0.0),  # unreadable: trusted for this request only
     ],
@@ -172,3 +175,64 @@ def test_the_master_key_is_the_admin_without_asking_litellm(wall: None, master_k
     response = keys.client().get("/who", headers={"Authorization": f"Bearer {master_key}"})
     assert response.json() == {"owner": "admin", "user_id": None, "team": None}
     assert keys.asked == 0
+
+
+def test_an_invalid_priority_in_the_keys_metadata_is_ignored_and_logged_as_the_keys(
+    wall: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = KeyInfo(body={"key": "h", "info": {"user_id": "alice", "metadata": {"priority": "high"}}})
+    with caplog.at_level("WARNING", logger="gateway"):
+        assert keys.client().get("/who").json()["owner"] == "user:alice"
+    assert [r.getMessage() for r in caplog.records] == ["ignoring invalid priority 'high' in the metadata of a key"]
+
+
+@pytest.fixture
+def tokyo_local_time() -> Iterator[None]:
+    """The process's local zone is UTC+9 (Lambda's is UTC: a naive time must not depend on it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        yield
+    time.tzset()
+
+
+def test_an_expiry_without_a_zone_is_utc_whatever_the_local_zone(
+    wall: None, clock: FakeClock, tokyo_local_time: None
+) -> None:
+    keys = KeyInfo(body={"key": "h", "info": {"user_id": "alice", "expires": "2030-01-01T12:00:03"}})
+    client = keys.client()
+    client.get("/who")
+    clock.advance(2.999)
+    client.get("/who")
+    assert keys.asked == 1
+    clock.advance(0.001)
+    client.get("/who")
+    assert keys.asked == 2
+
+
+def test_a_bearer_token_after_extra_spaces_is_the_key(wall: None) -> None:
+    keys = KeyInfo()
+    response = keys.client().get("/who", headers={"Authorization": "Bearer   sk-caller "})
+    assert response.json() == {"owner": "user:alice", "user_id": "alice", "team": "t1"}
+    assert keys.asked == 1
+
+
+def test_a_cached_answer_still_notes_the_keys_team(wall: None) -> None:
+    keys = KeyInfo()
+    client = keys.client()
+    assert client.get("/who").json()["team"] == "t1"
+    assert client.get("/who").json() == {"owner": "user:alice", "user_id": "alice", "team": "t1"}
+    assert keys.asked == 1
+
+
+def test_an_answer_trusted_for_no_time_takes_no_room_in_the_cache(wall: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(identity, "_CACHE_LIMIT", 2)
+    keys = KeyInfo()
+    client = keys.client()
+    client.get("/who", headers={"Authorization": "Bearer sk-a"})
+    keys.body = {"key": "h", "info": {"user_id": "bob", "expires": "tomorrow"}}  # unreadable: trusted for 0 s
+    client.get("/who", headers={"Authorization": "Bearer sk-b"})
+    keys.body = {"key": "h", "info": {"user_id": "carol"}}
+    client.get("/who", headers={"Authorization": "Bearer sk-c"})  # the cache holds sk-a only: room for sk-c
+    assert client.get("/who", headers={"Authorization": "Bearer sk-a"}).json()["owner"] == "user:alice"
+    assert keys.asked == 3
