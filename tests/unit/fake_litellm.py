@@ -158,16 +158,16 @@ class FakeLiteLLM:
         token, body = await self._management(request)
         if token != MASTER_KEY and not token.startswith("sk-"):
             return JSONResponse({"error": {"message": "Unauthorized"}}, 401)
-        if body["user_id"] in self.users:
+        body = body or {}  # an empty body: LiteLLM makes up the user id
+        user_id = body.get("user_id", "generated-user-id")
+        if user_id in self.users:
             return JSONResponse({"error": {"message": "User already exists"}}, 409)
-        self.users.add(body["user_id"])
-        return JSONResponse(
-            {"user_id": body["user_id"], "key": "sk-new-user-key", "user_email": body.get("user_email")}
-        )
+        self.users.add(user_id)
+        return JSONResponse({"user_id": user_id, "key": "sk-new-user-key", "user_email": body.get("user_email")})
 
     async def _key_generate(self, request: Request) -> Response:
         _, body = await self._management(request)
-        return JSONResponse({"user_id": body.get("user_id"), "key": "sk-another-key"})
+        return JSONResponse({"user_id": (body or {}).get("user_id"), "key": "sk-another-key"})
 
     async def _user_info(self, request: Request) -> Response:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")

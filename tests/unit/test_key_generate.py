@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.testclient import TestClient
 from user_keys.app import create_app
 
@@ -83,3 +85,20 @@ def test_the_master_key_passes_unchanged(litellm: FakeLiteLLM) -> None:
     assert response.status_code == 200
     assert litellm.management == [("/key/generate", MASTER_KEY, json.loads(raw))]
     assert litellm.key_questions == 0
+
+
+def test_the_master_key_may_send_an_empty_body(litellm: FakeLiteLLM) -> None:
+    response = generate(litellm, MASTER_KEY, b"")
+    assert response.status_code == 200
+    assert litellm.management == [("/key/generate", MASTER_KEY, None)]
+
+
+class UserInfoNotAnObject(FakeLiteLLM):
+    async def _user_info(self, request: Request) -> Response:
+        return JSONResponse(["team-a"])  # a 200 LiteLLM never means: no teams can be read from it
+
+
+def test_a_user_info_answer_that_is_not_an_object_grants_no_team(clock: Any, master_key: str) -> None:
+    response = generate(UserInfoNotAnObject(), "sk-alice", {"team_id": "team-a"})
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "The caller is not a member of team team-a"

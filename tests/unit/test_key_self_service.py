@@ -88,3 +88,10 @@ def test_allowed_fields_reach_litellm_with_the_callers_user(service: tuple[TestC
     body = {"key_alias": "laptop", "duration": "30d", "models": ["fake-gpt"], "max_budget": 1.5, "rpm_limit": 10}
     assert generate(client, body).status_code == 200
     assert litellm.generated == [{**body, "user_id": "ann"}]
+
+
+def test_zero_budget_and_zero_limits_are_allowed(service: tuple[TestClient, LiteLLM]) -> None:
+    client, litellm = service
+    body = {"max_budget": 0, "tpm_limit": 0, "rpm_limit": 0, "max_parallel_requests": 0}
+    assert generate(client, body).status_code == 200
+    assert litellm.generated == [{**body, "user_id": "ann"}]

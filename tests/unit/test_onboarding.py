@@ -52,18 +52,20 @@ def token(key: rsa.RSAPrivateKey = SIGNING_KEY, kid: str = "k1", **claims: Any) 
 
 
 class Issuer:
-    def __init__(self) -> None:
+    def __init__(self, url: str = ISSUER, jwks_path: str = "/v1/keys") -> None:
+        self.url, self.jwks_uri = url, url + jwks_path
         self.fetches: list[str] = []
         self.down = False  # answers 503 to everything
+        self.keys: list[dict[str, Any]] = [jwk(SIGNING_KEY, "k1"), {"kid": "enc", "kty": "RSA", "use": "enc"}]
 
     async def get_json(self, url: str) -> tuple[int, Any]:
         self.fetches.append(url)
         if self.down:
             return 503, {}
-        if url == f"{ISSUER}/.well-known/openid-configuration":
-            return 200, {"issuer": ISSUER, "jwks_uri": f"{ISSUER}/v1/keys"}
-        if url == f"{ISSUER}/v1/keys":
-            return 200, {"keys": [jwk(SIGNING_KEY, "k1"), {"kid": "enc", "kty": "RSA", "use": "enc"}]}
+        if url == f"{self.url}/.well-known/openid-configuration":
+            return 200, {"issuer": self.url, "jwks_uri": self.jwks_uri}
+        if url == self.jwks_uri:
+            return 200, {"keys": self.keys}
         return 404, {}
 
 
@@ -325,3 +327,67 @@ def test_an_issuer_outage_keeps_the_cached_keys_and_the_rate_limit(
         "The issuer's signing keys could not be fetched (ValueError)",
     )
     assert issuer.fetches == [DISCOVERY, KEYS, KEYS, KEYS]
+
+
+def _emf(out: str, request_id: str) -> dict[str, Any]:
+    """The request's EMF metrics line (printed to stdout at the end of each request)."""
+    (line,) = [doc for doc in map(json.loads, out.splitlines()) if doc.get("request_id") == request_id]
+    return dict(line)
+
+
+def test_an_onboarded_user_is_counted_and_logged(
+    issuer: Issuer, litellm: FakeLiteLLM, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="gateway"):
+        response = new_user(litellm, token())
+    assert response.status_code == 200
+    assert _emf(capsys.readouterr().out, response.headers["x-gateway-request-id"])["UsersCreated"] == [1.0]
+    (onboarded,) = [r for r in caplog.records if r.getMessage() == "onboarded user via Okta"]
+    assert onboarded.user_id == "ann@example.com"  # type: ignore[attr-defined]
+
+
+def test_an_unreachable_jwks_is_a_rejection_with_its_reason(
+    issuer: Issuer, litellm: FakeLiteLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issuer.down = True
+    response = new_user(litellm, token())
+    assert response.json()["error"]["message"] == "The issuer's signing keys could not be fetched (ValueError)"
+    assert _emf(capsys.readouterr().out, response.headers["x-gateway-request-id"])["reason"] == "jwks_unavailable"
+
+
+def test_a_key_without_use_is_a_signing_key_and_a_broken_key_skips_only_itself(
+    issuer: Issuer, litellm: FakeLiteLLM
+) -> None:
+    broken = {"kid": "broken", "kty": "RSA", "n": "not-base64!", "e": "AQAB"}
+    issuer.keys = [broken, {k: v for k, v in jwk(SIGNING_KEY, "k1").items() if k != "use"}]
+    assert new_user(litellm, token()).status_code == 200
+
+
+@pytest.mark.parametrize("field", ["key_alias", "user_alias", "duration"])
+def test_text_fields_of_another_type_are_a_400_naming_them(issuer: Issuer, litellm: FakeLiteLLM, field: str) -> None:
+    response = new_user(litellm, token(), {field: 5})
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "message": f"{field} must be a string",
+        "type": "invalid_request_error",
+        "param": field,
+        "code": "invalid_request",
+    }
+
+
+def test_an_issuer_whose_id_ends_in_x_uses_its_discovered_jwks(
+    issuer: Issuer, litellm: FakeLiteLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    okta_x = Issuer("https://okta.test/oauth2/aus9X", jwks_path="/discovered/keys")  # Okta ids are alphanumeric
+    monkeypatch.setenv("OKTA_ISSUER", okta_x.url)
+    get_config.cache_clear()
+    monkeypatch.setattr(JwksCache, "_get_json", okta_x.get_json)
+    assert new_user(litellm, token(iss=okta_x.url)).status_code == 200
+    assert okta_x.fetches == [f"{okta_x.url}/.well-known/openid-configuration", f"{okta_x.url}/discovered/keys"]
+
+
+def test_the_master_key_may_send_an_empty_body(issuer: Issuer, litellm: FakeLiteLLM) -> None:
+    client = TestClient(create_app(litellm=litellm.client()))
+    response = client.post("/user/new", content=b"", headers={"Authorization": f"Bearer {MASTER_KEY}"})
+    assert response.status_code == 200
+    assert litellm.management == [("/user/new", MASTER_KEY, None)]

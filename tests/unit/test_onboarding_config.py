@@ -53,3 +53,56 @@ def test_an_http_issuer_needs_explicit_permission(client: TestClient, monkeypatc
     )
     response = client.post("/user/new", headers={"Authorization": f"Bearer {token}"}, json={})
     assert response.status_code == 401 and "not https" in response.json()["error"]["message"]
+
+
+def test_every_setting_is_read_from_its_variable() -> None:
+    config = OnboardingConfig.from_env(
+        {
+            "OKTA_ISSUER": " https://x.okta.com/oauth2/default/ ",
+            "OKTA_AUDIENCE": " api://gateway ",
+            "OKTA_LEEWAY_S": "5",
+            "OKTA_ALLOW_HTTP_ISSUER": "true",
+            "OKTA_JWKS_MIN_REFRESH_S": "7",
+            "OKTA_JWKS_MAX_AGE_S": "600",
+            "OKTA_GROUPS_CLAIM": "roles",
+            "OKTA_GROUP_TEAMS": '{"g": "t"}',
+            "ONBOARDING_MAX_BUDGET": "2.5",
+            "ONBOARDING_BUDGET_DURATION": " 30d ",
+            "ONBOARDING_TPM_LIMIT": "1000",
+            "ONBOARDING_RPM_LIMIT": "10",
+            "ONBOARDING_MAX_PARALLEL_REQUESTS": "2",
+            "ONBOARDING_MODELS": " a , ,b ",
+        }
+    )
+    assert config == OnboardingConfig(
+        issuer="https://x.okta.com/oauth2/default",
+        audience="api://gateway",
+        leeway_s=5.0,
+        allow_http_issuer=True,
+        jwks_min_refresh_s=7.0,
+        jwks_max_age_s=600.0,
+        groups_claim="roles",
+        group_teams={"g": "t"},
+        defaults={
+            "max_budget": 2.5,
+            "budget_duration": "30d",
+            "tpm_limit": 1000,
+            "rpm_limit": 10,
+            "max_parallel_requests": 2,
+            "models": ["a", "b"],
+        },
+    )
+
+
+def test_unset_settings_take_their_documented_defaults() -> None:
+    assert OnboardingConfig.from_env({"OKTA_AUDIENCE": " "}) == OnboardingConfig(
+        issuer="",
+        audience="api://default",
+        leeway_s=60.0,
+        allow_http_issuer=False,
+        jwks_min_refresh_s=60.0,
+        jwks_max_age_s=3600.0,
+        groups_claim="groups",
+        group_teams={},
+        defaults={},
+    )
