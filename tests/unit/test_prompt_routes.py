@@ -113,20 +113,37 @@ def test_a_prompt_arn_is_rendered_into_the_converse_request(fetched: list[Prompt
     ]
 
 
+def test_the_requests_extra_model_fields_win_over_the_prompts_on_converse(
+    fetched: list[PromptRef], litellm: FakeLiteLLM
+) -> None:
+    client = TestClient(bedrock_app(litellm=litellm.client()))
+    body = {"messages": [], "promptVariables": VARIABLES, "additionalModelRequestFields": {"top_k": 7, "seed": 1}}
+    response = client.post(f"/bedrock/model/{ARN}/converse", json=body, headers={"Authorization": "Bearer sk-alice"})
+    assert response.status_code == 200, response.text
+    (sent,) = litellm.chats
+    assert (sent["top_k"], sent["seed"], sent["temperature"], sent["max_tokens"]) == (7, 1, 0.2, 50)
+
+
 @pytest.mark.parametrize(
     ("variables", "message"),
     [
-        ({"team": {"text": "ops"}}, "missing: topic"),
-        ({**VARIABLES, "mood": {"text": "calm"}}, "unknown: mood"),
+        (
+            {"team": {"text": "ops"}},
+            f"Prompt variables do not match prompt {ARN} (missing: topic). The prompt expects: team, topic.",
+        ),
+        (
+            {**VARIABLES, "mood": {"text": "calm"}},
+            f"Prompt variables do not match prompt {ARN} (unknown: mood). The prompt expects: team, topic.",
+        ),
         ({"team": "ops", "topic": {"text": "x"}}, 'promptVariables.team must be {"text": "..."}'),
-        (["team"], "promptVariables must be an object"),
+        (["team"], "promptVariables must be an object of {name: {text: value}}"),
     ],
 )
 def test_wrong_variables_are_a_400_naming_them(
     fetched: list[PromptRef], litellm: FakeLiteLLM, variables: Any, message: str
 ) -> None:
     response = chat(litellm, ARN, promptVariables=variables)
-    assert response.status_code == 400 and message in response.json()["error"]["message"]
+    assert response.status_code == 400 and response.json()["error"]["message"] == message
     assert response.json()["error"]["param"] == "promptVariables"
     assert litellm.chats == []
 
