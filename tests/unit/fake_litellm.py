@@ -87,6 +87,7 @@ def anthropic_events(message: dict[str, Any]) -> list[dict[str, Any]]:
 class FakeLiteLLM:
     reply: str = "Hello."
     stream_pieces: list[str] = field(default_factory=lambda: ["Hel", "lo."])
+    stream_chunks: list[dict[str, Any]] | None = None  # streamed as they are, instead of stream_pieces
     status: int = 200  # of chat completions
     error: dict[str, Any] | None = None  # body of a non-200 chat answer
     chats: list[dict[str, Any]] = field(default_factory=list)  # bodies LiteLLM received
@@ -127,7 +128,7 @@ class FakeLiteLLM:
             return JSONResponse(answer(self.reply, model))
 
         async def events() -> AsyncIterator[bytes]:
-            for chunk in sse_chunks(self.stream_pieces, model):
+            for chunk in self.stream_chunks or sse_chunks(self.stream_pieces, model):
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
             yield b"data: [DONE]\n\n"
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from bedrock_runtime.app import create_app as bedrock_app
 from botocore.eventstream import EventStreamBuffer
+from gateway_core.history import store as store_module
 from openai_chat.app import create_app as openai_app
 from starlette.testclient import TestClient
 
@@ -295,3 +296,67 @@ def test_a_converse_turn_whose_session_was_deleted_meanwhile_says_it_was_not_sav
     assert response.headers["x-history-saved"] == "false"
     assert response.json()["output"]["message"] == {"role": "assistant", "content": [{"text": "Hello."}]}
     assert gateway.store.get(session_id) is None
+
+def _tool_call_delta(call: dict[str, Any]) -> dict[str, Any]:
+    return {"model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}
+
+
+def test_a_streamed_turn_stores_its_tool_calls_joined_from_their_deltas(gateway: Gateway) -> None:
+    gateway.litellm.stream_chunks = [
+        _tool_call_delta(
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_", "arguments": ""}}
+        ),
+        _tool_call_delta({"index": 0, "function": {"name": "weather", "arguments": '{"city":'}}),
+        _tool_call_delta(
+            {"index": 1, "id": "call_2", "type": "function", "function": {"name": "now", "arguments": "{}"}}
+        ),
+        _tool_call_delta({"function": {"arguments": '"Oslo"}'}}),  # no index: the first call's
+        {"model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]
+    body = {"model": "m", "stream": True, "enable_history": True, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200
+    assert gateway.store.messages(response.headers["x-session-id"]) == [
+        ONE,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                },
+                {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": "{}"}},
+            ],
+        },
+    ]
+
+
+def test_converse_history_renders_an_image_without_url_and_thinking_without_text(gateway: Gateway) -> None:
+    image = {"role": "user", "content": [{"type": "image_url", "image_url": {}}]}
+    thought = {"role": "assistant", "content": "ok", "thinking_blocks": [{"type": "thinking", "signature": "sig"}]}
+    gateway.store.append("alices", "user:alice", [image, thought], create=True, model="m", system=None)
+    read = gateway.history.post("/bedrock/chat-history", json={"session_id": "alices"}, headers=auth("sk-alice"))
+    assert read.json()["messages"] == [
+        {"role": "user", "content": [{"text": "[image: ]"}]},
+        {
+            "role": "assistant",
+            "content": [{"reasoningContent": {"reasoningText": {"text": "", "signature": "sig"}}}, {"text": "ok"}],
+        },
+    ]
+
+
+def test_listed_sessions_carry_their_times_in_utc(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "_now_ms", lambda: 1_700_000_000_123)  # 2023-11-14 22:13:20.123 UTC
+    alices_session(gateway)
+    listed = gateway.history.post("/session-ids", json={}, headers=auth("sk-alice")).json()
+    assert listed["sessions"] == [
+        {
+            "session_id": "alices",
+            "created_at": "2023-11-14T22:13:20.123Z",
+            "updated_at": "2023-11-14T22:13:20.123Z",
+            "message_count": 2,
+            "model": "m",
+        }
+    ]
