@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from bedrock_runtime.app import create_app as bedrock_app
 from botocore.eventstream import EventStreamBuffer
+from gateway_core.errors import ServiceUnavailableError
 from gateway_core.history import store as store_module
 from openai_chat.app import create_app as openai_app
 from starlette.testclient import TestClient
@@ -360,3 +361,64 @@ def test_listed_sessions_carry_their_times_in_utc(gateway: Gateway, monkeypatch:
             "model": "m",
         }
     ]
+
+
+def _emf(out: str, request_id: str) -> dict[str, Any]:
+    """The request's EMF metrics line (printed to stdout at the end of each request)."""
+    (line,) = [doc for doc in map(json.loads, out.splitlines()) if doc.get("request_id") == request_id]
+    return dict(line)
+
+
+def test_a_turn_the_store_refuses_is_answered_logged_and_counted(
+    gateway: Gateway,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def refuse(*_: Any, **__: Any) -> None:
+        raise ServiceUnavailableError("Chat history could not be stored") from OSError("table unavailable")
+
+    monkeypatch.setattr(gateway.store, "append", refuse)
+    body = {"model": "m", "enable_history": True, "messages": [ONE]}
+    with caplog.at_level("WARNING", logger="gateway"):
+        response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert (response.status_code, response.headers["x-history-saved"]) == (200, "false")
+    session_id = response.headers["x-session-id"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"history not saved for session {session_id}: table unavailable"
+    ]
+    emf = _emf(capsys.readouterr().out, response.headers["x-gateway-request-id"])
+    assert (emf["HistoryStoreFailures"], "HistoryTurnsStored" in emf) == ([1.0], False)
+
+
+def test_a_turn_on_a_deleted_session_is_logged_and_counted(
+    gateway: Gateway, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    session_id = start_session(gateway)
+    gateway.litellm.thinking = lambda: gateway.store.delete(session_id)
+    body = {"model": "m", "session_id": session_id, "messages": [ONE]}
+    capsys.readouterr()
+    with caplog.at_level("WARNING", logger="gateway"):
+        response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.headers["x-history-saved"] == "false"
+    assert f"history not saved: session {session_id} was deleted during the turn" in [
+        r.getMessage() for r in caplog.records
+    ]
+    assert _emf(capsys.readouterr().out, response.headers["x-gateway-request-id"])["HistoryStoreFailures"] == [1.0]
+
+
+def test_a_session_remembers_the_model_of_its_turns(gateway: Gateway) -> None:
+    session_id = start_session(gateway)
+    listed = gateway.history.post("/session-ids", json={}, headers=auth("sk-alice")).json()
+    assert [(s["session_id"], s["model"]) for s in listed["sessions"]] == [(session_id, "m")]
+
+
+@pytest.mark.parametrize(("path", "limit", "maximum"), [("/chat-history", 0, 1000), ("/session-ids", 101, 100)])
+def test_a_limit_out_of_range_is_a_400_saying_the_range(gateway: Gateway, path: str, limit: int, maximum: int) -> None:
+    alices_session(gateway)
+    response = gateway.history.post(path, json={"session_id": "alices", "limit": limit}, headers=auth("sk-alice"))
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (
+        f"limit must be an integer from 1 to {maximum}",
+        "limit",
+    )

@@ -391,3 +391,33 @@ def test_the_master_key_may_send_an_empty_body(issuer: Issuer, litellm: FakeLite
     response = client.post("/user/new", content=b"", headers={"Authorization": f"Bearer {MASTER_KEY}"})
     assert response.status_code == 200
     assert litellm.management == [("/user/new", MASTER_KEY, None)]
+
+
+@pytest.mark.parametrize(
+    ("make", "message", "reason"),
+    [
+        (lambda: token(kid="unknown"), "The token is signed with an unknown key", "unknown_key"),
+        (
+            lambda: jwt.encode({"sub": "x"}, SIGNING_KEY, algorithm="RS256"),  # no kid in its header
+            "The token names no signing key (kid)",
+            "unknown_key",
+        ),
+        (lambda: token(sub=" "), "The token has no subject (sub)", "missing_claim"),
+    ],
+)
+def test_refusals_say_why_and_count_their_reason(
+    issuer: Issuer,
+    litellm: FakeLiteLLM,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[], str],
+    message: str,
+    reason: str,
+) -> None:
+    response = new_user(litellm, make())
+    assert (response.status_code, response.json()["error"]["message"]) == (401, message)
+    assert _emf(capsys.readouterr().out, response.headers["x-gateway-request-id"])["reason"] == reason
+
+
+def test_a_token_expired_within_the_leeway_is_accepted(issuer: Issuer, litellm: FakeLiteLLM) -> None:
+    now = int(time.time())
+    assert new_user(litellm, token(iat=now - 600, exp=now - 30)).status_code == 200  # OKTA_LEEWAY_S: 60
