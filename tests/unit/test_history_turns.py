@@ -15,7 +15,9 @@ from bedrock_runtime.app import create_app as bedrock_app
 from botocore.eventstream import EventStreamBuffer
 from gateway_core.errors import ServiceUnavailableError
 from gateway_core.history import store as store_module
+from gateway_core.history.records import SessionItem
 from openai_chat.app import create_app as openai_app
+from pynamodb.exceptions import QueryError
 from starlette.testclient import TestClient
 
 from tests.unit.conftest import Gateway
@@ -422,3 +424,38 @@ def test_a_limit_out_of_range_is_a_400_saying_the_range(gateway: Gateway, path: 
         f"limit must be an integer from 1 to {maximum}",
         "limit",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message", "param"),
+    [
+        ("/chat-history", {}, "session_id is required", "session_id"),
+        ("/chat-history", {"session_id": ""}, "session_id is required", "session_id"),
+    ],
+)
+def test_a_history_read_without_a_session_is_a_400_naming_it(
+    gateway: Gateway, path: str, body: dict[str, Any], message: str, param: str
+) -> None:
+    response = gateway.history.post(path, json=body, headers=auth("sk-alice"))
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+
+
+def test_enable_history_that_is_not_a_boolean_is_a_400_naming_it(gateway: Gateway) -> None:
+    body = {"model": "m", "enable_history": "yes", "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (
+        "enable_history must be a boolean",
+        "enable_history",
+    )
+    assert gateway.litellm.chats == []
+
+
+def test_a_listing_the_table_refuses_is_a_503(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise QueryError("table unavailable")
+
+    monkeypatch.setattr(SessionItem.by_owner, "query", refuse)
+    response = gateway.history.post("/session-ids", json={}, headers=auth("sk-alice"))
+    assert (response.status_code, response.json()["error"]["message"]) == (503, "Chat history is unavailable")
