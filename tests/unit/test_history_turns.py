@@ -459,3 +459,21 @@ def test_a_listing_the_table_refuses_is_a_503(gateway: Gateway, monkeypatch: pyt
     monkeypatch.setattr(SessionItem.by_owner, "query", refuse)
     response = gateway.history.post("/session-ids", json={}, headers=auth("sk-alice"))
     assert (response.status_code, response.json()["error"]["message"]) == (503, "Chat history is unavailable")
+
+
+def test_a_session_is_read_consistently(gateway: Gateway) -> None:
+    """DynamoDB's default read may miss a write just made (moto never does): the session read asks
+    for ConsistentRead, seen in the GetItem request botocore sends."""
+    alices_session(gateway)
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    events = SessionItem._get_connection().connection.client.meta.events
+    events.register("provide-client-params.dynamodb.GetItem", record)
+    try:
+        assert gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth("sk-alice")).is_success
+    finally:
+        events.unregister("provide-client-params.dynamodb.GetItem", record)
+    assert [(p["Key"]["sk"], p.get("ConsistentRead")) for p in sent] == [({"S": "SESSION"}, True)]
