@@ -142,3 +142,22 @@ def test_converse_rendering_merges_roles_and_keeps_media() -> None:
         "name": "a",
         "source": {"bytes": "JVBE"},
     }
+
+
+def test_a_message_is_stored_as_utf_8_json_not_escaped(store: SessionStore, history_table: Any) -> None:
+    """DynamoDB counts an item's bytes (400 KB at most): "é" is 2 bytes as UTF-8, 6 as \\u00e9."""
+    store.append("s", "user:ann", [{"role": "user", "content": "café"}], create=True, model="m", system=None)
+    bodies = [item["body"] for item in history_table.scan()["Items"] if item["sk"].startswith("M#") and "body" in item]
+    assert bodies == ['{"role":"user","content":"café"}']
+
+
+def test_the_store_uses_the_default_region_when_lambda_sets_no_aws_region(
+    history_table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    try:
+        assert SessionStore(HISTORY_TABLE, retention_days=1).region == "eu-west-1"
+    finally:  # the models are bound to the last store's region: back to the table's (moto's us-east-1)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        SessionStore(HISTORY_TABLE, retention_days=1)
