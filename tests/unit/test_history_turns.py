@@ -300,6 +300,7 @@ def test_a_converse_turn_whose_session_was_deleted_meanwhile_says_it_was_not_sav
     assert response.json()["output"]["message"] == {"role": "assistant", "content": [{"text": "Hello."}]}
     assert gateway.store.get(session_id) is None
 
+
 def _tool_call_delta(call: dict[str, Any]) -> dict[str, Any]:
     return {"model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}
 
