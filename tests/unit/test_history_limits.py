@@ -252,3 +252,44 @@ def test_a_turn_that_keeps_colliding_fails_whole(store: SessionStore, monkeypatc
         store.append("s1", "user:a", turn, create=False, model=None, system=None)
     assert store.conflicts_retried == store_module.CONFLICT_RETRIES
     assert [i.sk for i in _items("s1") if i.sk.startswith("M#")] == [_items("s1")[0].sk]
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "TransactionInProgressException"])
+def test_a_throttled_turn_is_sent_again(store: SessionStore, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """DynamoDB throttles a transaction (or finds its token still in progress) without any
+    cancellation reason: the turn is sent again, not refused."""
+    _start(store)
+    original, calls = Connection.transact_write_items, []
+
+    def throttled_once(self: Connection, **kwargs: Any) -> Any:
+        calls.append(kwargs["client_request_token"])
+        if len(calls) == 1:
+            cause = VerboseClientError({"Error": {"Code": code, "Message": "slow down"}}, "TransactWriteItems")
+            raise TransactWriteError("Failed to write transaction items", cause=cause)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(Connection, "transact_write_items", throttled_once)
+    monkeypatch.setattr(store_module.random, "uniform", lambda low, high: 0.0)
+    store.append("s1", "user:a", [{"role": "user", "content": "next"}], create=False, model=None, system=None)
+    assert [m["content"] for m in store.messages("s1")] == ["first", "next"]
+    assert len(calls) == 2 and store.conflicts_retried == 1
+
+
+def test_an_items_size_counts_its_keys_and_payload() -> None:
+    item = MessageItem("S#abc", "M#0001#00", body='{"a":1}', expires_at=1)
+    assert item.size() == 7 + 5 + 9 + 64
+    blob = MessageItem("S#abcdef", "M#1", blob=b"12345678901", expires_at=1)
+    assert blob.size() == 11 + 8 + 3 + 64
+
+
+def test_staged_items_that_cannot_be_discarded_are_left_for_ttl_and_said(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise store_module.PynamoDBException("table is being deleted")
+
+    monkeypatch.setattr(MessageItem, "batch_write", refused)
+    items = [MessageItem("S#s1", f"M#1#{n:02d}", body="{}", expires_at=1) for n in range(3)]
+    with caplog.at_level("WARNING"):
+        store._discard(items)
+    assert [r.getMessage() for r in caplog.records] == ["staged history items left for TTL (3): table is being deleted"]
