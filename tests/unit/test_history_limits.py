@@ -22,7 +22,7 @@ from gateway_core.history.records import MessageItem
 from gateway_core.history.sizes import LAMBDA_RESPONSE_LIMIT
 from gateway_core.history.store import SessionStore
 from pynamodb.connection import Connection
-from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
+from pynamodb.exceptions import CancellationReason, PynamoDBException, TransactWriteError, VerboseClientError
 
 from tests.unit.conftest import HISTORY_TABLE, empty
 
@@ -286,7 +286,7 @@ def test_staged_items_that_cannot_be_discarded_are_left_for_ttl_and_said(
     store: SessionStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def refused(*args: Any, **kwargs: Any) -> Any:
-        raise store_module.PynamoDBException("table is being deleted")
+        raise PynamoDBException("table is being deleted")
 
     monkeypatch.setattr(MessageItem, "batch_write", refused)
     items = [MessageItem("S#s1", f"M#1#{n:02d}", body="{}", expires_at=1) for n in range(3)]
