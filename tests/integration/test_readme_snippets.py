@@ -58,7 +58,7 @@ def _messages_of(answer: str) -> list[str]:
 # What each snippet prints, in README order: hand-written, so a snippet that breaks, or prints
 # something else than the README promises (a trailing None, an error body), fails here.
 def _check_openai(out: str) -> None:
-    assert out == f"{FOX}\n{FOX}\n{FOX}\n"  # chat completions, Converse, InvokeModel
+    assert out == f"{FOX}\n{FOX}\n"  # the answer, then the stream's pieces and a newline
 
 
 def _check_key(out: str) -> None:
