@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from local.processes import kill_survivors
 from local.template import REPO_ROOT
 
 __all__ = ["StackStartError", "launch_stack"]
@@ -39,13 +40,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    alive = [p for p in family if p.is_running()]
-    for child in alive:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=10)
+    kill_survivors(family, timeout=10)
 
 
 def _ready(url: str) -> bool:

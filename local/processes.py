@@ -16,7 +16,16 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["Child", "free_port", "port_in_use", "relevant_lines", "rotate_logs", "spawn", "wait_http"]
+__all__ = [
+    "Child",
+    "free_port",
+    "kill_survivors",
+    "port_in_use",
+    "relevant_lines",
+    "rotate_logs",
+    "spawn",
+    "wait_http",
+]
 
 
 @dataclass
@@ -51,15 +60,20 @@ class Child:
                 except psutil.NoSuchProcess:
                     pass
             psutil.wait_procs(group, timeout=max(0.1, deadline - time.monotonic()))
-        alive = [proc for proc in family if _running(proc)]
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
+        kill_survivors(family, timeout=5)
         if self.process.poll() is None:
             self.process.wait(5)
+
+
+def kill_survivors(family: Sequence[psutil.Process], timeout: float) -> None:
+    """SIGKILL whatever of ``family`` still runs, and reap it."""
+    alive = [proc for proc in family if _running(proc)]
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=timeout)
 
 
 def _running(proc: psutil.Process) -> bool:
