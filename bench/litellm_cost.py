@@ -25,6 +25,7 @@ from bench import latency
 from local.litellm_config import build_config
 from local.processes import Child, free_port, spawn, wait_http
 from local.template import REPO_ROOT
+from local.timeline import family_cpu_s
 
 __all__ = [
     "LITELLM_VARIANTS",
@@ -92,19 +93,8 @@ class LiteLLMFamily:
     child: Child | None = None  # None: the stack's own, which the stack stops
 
     def cpu_seconds(self) -> float:
-        try:
-            root = psutil.Process(self.pid)
-            family = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return float("nan")
-        total = 0.0
-        for process in family:
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        parts = family_cpu_s(self.pid, self.name)
+        return sum(parts.values()) if parts else float("nan")
 
     def stop(self) -> None:
         if self.child is not None:
