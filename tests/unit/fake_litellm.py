@@ -83,6 +83,18 @@ def anthropic_events(message: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def anthropic_answer(message: dict[str, Any], stream: bool) -> Response:
+    """LiteLLM's /v1/messages answer: ``message`` whole, or as Anthropic's SSE events."""
+    if not stream:
+        return JSONResponse(message)
+
+    async def events() -> AsyncIterator[bytes]:
+        for event in anthropic_events(message):
+            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
 @dataclass
 class FakeLiteLLM:
     reply: str = "Hello."
@@ -139,15 +151,7 @@ class FakeLiteLLM:
         self.messages.append(body)
         if self.status != 200:
             return JSONResponse(self.error or {"error": {"message": "failed"}}, self.status)
-        message = anthropic_message(self.reply, str(body.get("model")))
-        if not body.get("stream"):
-            return JSONResponse(message)
-
-        async def events() -> AsyncIterator[bytes]:
-            for event in anthropic_events(message):
-                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
-
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return anthropic_answer(anthropic_message(self.reply, str(body.get("model"))), bool(body.get("stream")))
 
     async def _management(self, request: Request) -> tuple[str, dict[str, Any]]:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")

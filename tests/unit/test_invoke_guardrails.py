@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +17,12 @@ from gateway_core.converse import guardrails
 from gateway_core.http import LiteLLMClient
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from tests.unit.asgi_transport import AsgiTransport
-from tests.unit.fake_litellm import anthropic_events, anthropic_message
+from tests.unit.fake_litellm import anthropic_answer, anthropic_message
 from tests.unit.test_converse_guardrails import BLOCK, LISTED
 
 KEY = {"Authorization": "Bearer sk-caller"}
@@ -47,15 +47,7 @@ async def messages(request: Request) -> Response:
     body = json.loads(await request.body())
     if "no-secrets" in body.get("guardrails", []) and "secret" in json.dumps(body["messages"]):
         return JSONResponse({"error": {"message": BLOCK, "type": "None", "param": "None", "code": "400"}}, 400)
-    message = anthropic_message("ok", body["model"])
-    if not body.get("stream"):
-        return JSONResponse(message)
-
-    async def events() -> AsyncIterator[bytes]:
-        for event in anthropic_events(message):
-            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
-
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return anthropic_answer(anthropic_message("ok", body["model"]), bool(body.get("stream")))
 
 
 @pytest.fixture
