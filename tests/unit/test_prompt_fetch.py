@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 from gateway_core import prompts
 from openai_chat.app import create_app
@@ -91,6 +91,27 @@ def test_bedrock_agent_errors_become_the_callers_answer(stubber: Stubber, code: 
     response = chat(ARN + ":7")
     assert (response.status_code, response.json()["error"]["message"]) == (status, message)
     assert response.json()["error"]["param"] == ("model" if status in {400, 404} else None)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        ({}, 503, "Prompt management is unavailable (ClientError)"),
+        ({"Error": {}}, 503, "Prompt management is unavailable (ClientError)"),
+        ({"Error": {"Code": "AccessDeniedException"}}, 403, f"The gateway may not read prompt {ARN}"),
+        ({"Error": {"Code": "ValidationException", "Message": ""}}, 400, f"Prompt {ARN}"),
+    ],
+)
+def test_a_client_error_without_code_or_message_still_gets_a_clean_answer(
+    clock: Any, monkeypatch: pytest.MonkeyPatch, error: dict[str, Any], status: int, message: str
+) -> None:
+    class Failing:
+        def get_prompt(self, **_: Any) -> Any:
+            raise ClientError(error, "GetPrompt")  # type: ignore[arg-type]  # deliberately incomplete
+
+    monkeypatch.setattr(prompts, "_clients", {"eu-west-1": Failing()})
+    response = chat(ARN)
+    assert (response.status_code, response.json()["error"]["message"]) == (status, message)
 
 
 def test_an_unreachable_bedrock_agent_is_a_503(clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -140,3 +140,15 @@ def test_request_values_win() -> None:
         openai["model"] == "m" and openai["max_tokens"] == 3 and openai["temperature"] == 0.5 and openai["top_k"] == 5
     )
     assert [m["role"] for m in openai["messages"]] == ["user", "system"]
+
+
+@pytest.mark.parametrize("role", ["system", "developer"])
+def test_a_request_with_its_own_instructions_replaces_the_prompts_system_text(role: str) -> None:
+    prompt = RenderedPrompt("m", [{"role": "user", "content": [{"text": "p"}]}], [{"text": "psys"}], None, {}, {})
+    mine = {"role": role, "content": "mine"}
+    assert apply_to_openai(prompt, {"messages": [mine]})["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "p"}]},
+        mine,
+    ]
+    kept = apply_to_openai(prompt, {"messages": [{"role": "user", "content": "r"}]})["messages"]
+    assert [m["role"] for m in kept] == ["system", "user", "user"]

@@ -104,14 +104,17 @@ def _fetch(ref: PromptRef) -> dict[str, Any]:
     try:
         prompt: dict[str, Any] = _client(ref.region).get_prompt(**kwargs)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", "")
+        # botocore's parsers always fill Error.Code and Error.Message; a ClientError made by hand
+        # (a plugin, a stub) may carry neither, and still gets a clean answer.
+        error = exc.response.get("Error") or {}
+        code = error.get("Code") or type(exc).__name__
+        reason = f": {error['Message']}" if error.get("Message") else ""
         if code == "ResourceNotFoundException":
             raise NotFoundError(f"Prompt {ref.arn} not found", param="model") from exc
         if code == "AccessDeniedException":
-            raise PermissionDeniedError(f"The gateway may not read prompt {ref.arn}: {message}") from exc
+            raise PermissionDeniedError(f"The gateway may not read prompt {ref.arn}{reason}") from exc
         if code == "ValidationException":
-            raise InvalidRequestError(f"Prompt {ref.arn}: {message}", param="model") from exc
+            raise InvalidRequestError(f"Prompt {ref.arn}{reason}", param="model") from exc
         raise ServiceUnavailableError(f"Prompt management is unavailable ({code})") from exc
     except BotoCoreError as exc:
         raise ServiceUnavailableError(f"Prompt management is unavailable ({type(exc).__name__})") from exc
