@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -91,6 +92,32 @@ def test_expired_messages_are_hidden_without_leaving_an_orphan_start(store: Sess
     for item in items[:2]:  # the first turn aged out (TTL deletion is lazy)
         item.update(actions=[MessageItem.expires_at.set(int(time.time()) - 1)])
     assert [m["content"] for m in store.messages("s1")] == ["q2"]
+
+
+def test_an_item_is_expired_from_its_expiry_second_on(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    call = {"role": "assistant", "content": None, "tool_calls": [{"id": "t"}]}
+    store.append("s1", "k", [{"role": "user", "content": "q"}, call], create=True, model=None, system=None)
+    result = [{"role": "tool", "tool_call_id": "t", "content": "r"}, {"role": "assistant", "content": "a"}]
+    store.append("s1", "k", result, create=False, model=None, system=None)
+    store.append("s1", "k", [{"role": "user", "content": "q2"}], create=False, model=None, system=None)
+    now = int(time.time())
+    for item in sorted(MessageItem.query("S#s1"), key=lambda i: i.sk)[:2]:  # the first turn (a small turn: 2 items)
+        item.update(actions=[MessageItem.expires_at.set(now)])
+    monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda: float(now)))
+    assert [m["content"] for m in store.messages("s1")] == ["q2"]  # the question is gone, so are its answers
+    monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda: now - 0.5))
+    assert [m["content"] for m in store.messages("s1")] == ["q", None, "r", "a", "q2"]
+
+
+def test_a_session_may_start_with_an_answer_while_that_answer_lives(store: SessionStore) -> None:
+    opening = [{"role": "assistant", "content": "Hello, how can I help?"}, {"role": "user", "content": "q"}]
+    store.append("s1", "k", opening, create=True, model=None, system=None)
+    assert store.messages("s1") == opening
+
+
+def test_a_session_without_messages_has_no_expired_start(store: SessionStore) -> None:
+    # page() asks only after reading a message; the session may be deleted in between.
+    assert store._has_expired_start("gone") is False
 
 
 def test_sessions_list_for_their_owner_only_newest_first(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
