@@ -83,6 +83,7 @@ def test_the_master_key_passes_unchanged(litellm: FakeLiteLLM) -> None:
     raw = b'{"user_id": "anyone",  "team_id": "team-z", "max_budget": 5}'
     response = generate(litellm, MASTER_KEY, raw)
     assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(response.content))  # relayed whole, not as a stream
     assert litellm.management == [("/key/generate", MASTER_KEY, json.loads(raw))]
     assert litellm.key_questions == 0
 
