@@ -152,3 +152,90 @@ def test_a_request_with_its_own_instructions_replaces_the_prompts_system_text(ro
     ]
     kept = apply_to_openai(prompt, {"messages": [{"role": "user", "content": "r"}]})["messages"]
     assert [m["role"] for m in kept] == ["system", "user", "user"]
+
+
+ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ"
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, prompt: dict[str, Any]) -> None:
+    monkeypatch.setattr(prompts, "_fetch", lambda ref: prompt)
+
+
+def variant(template: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"variants": [{"name": "v", "modelId": "m", "templateConfiguration": template, **extra}]}
+
+
+def test_a_text_template_renders_as_one_user_turn_with_its_cache_point(
+    fetched: list[PromptRef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = {"text": "Tell {{who}} about {{ topic }}", "cachePoint": {"type": "default"}}
+    serve(monkeypatch, variant({"text": {**text, "inputVariables": [{"name": "who"}, {"name": "tone"}]}}))
+    rendered = render(ARN, {"who": {"text": "Ann"}, "topic": {"text": "tides"}, "tone": {"text": "dry"}})
+    content = [{"text": "Tell Ann about tides"}, {"cachePoint": {"type": "default"}}]
+    assert (rendered.messages, rendered.system, rendered.tool_config) == (
+        [{"role": "user", "content": content}],
+        [],
+        None,
+    )
+    with pytest.raises(InvalidRequestError) as refused:
+        render(ARN, {"who": {"text": "Ann"}})
+    assert refused.value.message == (
+        f"Prompt variables do not match prompt {ARN} (missing: topic). The prompt expects: tone, topic, who."
+    )
+
+
+def test_variable_mismatches_are_listed_in_full(fetched: list[PromptRef], monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = {
+        "chat": {"system": [{"text": "For {{team}}"}], "messages": [{"role": "user", "content": [{"text": "{{a}}"}]}]}
+    }
+    serve(monkeypatch, variant(chat))
+    with pytest.raises(InvalidRequestError) as refused:
+        render(ARN + ":1", {"x": {"text": "1"}, "y": {"text": "2"}})
+    assert refused.value.message == (
+        f"Prompt variables do not match prompt {ARN}:1 (missing: a, team; unknown: x, y). The prompt expects: a, team."
+    )
+    assert refused.value.param == "promptVariables"
+    serve(monkeypatch, variant({"chat": {"messages": [{"role": "user", "content": [{"text": "fixed"}]}]}}))
+    with pytest.raises(InvalidRequestError) as refused:
+        render(ARN + ":2", {"x": {"text": "1"}})
+    assert refused.value.message.endswith("(unknown: x). The prompt expects: no variables.")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ({"variants": []}, f"Prompt {ARN} has no variant"),
+        (variant({"chat": {}}, modelId=""), f"Prompt {ARN} names no model (set the variant's modelId)"),
+        (variant({"flow": {}}, templateType="FLOW"), f"Prompt {ARN} has an unsupported template type FLOW"),
+    ],
+)
+def test_a_prompt_the_gateway_cannot_run_names_the_model_field(
+    fetched: list[PromptRef], monkeypatch: pytest.MonkeyPatch, prompt: dict[str, Any], message: str
+) -> None:
+    serve(monkeypatch, prompt)
+    with pytest.raises(InvalidRequestError) as refused:
+        render(ARN, {})
+    assert (refused.value.message, refused.value.param) == (message, "model")
+
+
+def test_a_region_outside_the_allow_list_names_the_model_field(
+    fetched: list[PromptRef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GATEWAY_PROMPT_REGIONS", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    with pytest.raises(PermissionDeniedError) as refused:
+        render(ARN, {})
+    assert (refused.value.message, refused.value.param) == (
+        "Prompts in region us-east-1 are not served by this gateway (allowed: none; GATEWAY_PROMPT_REGIONS)",
+        "model",
+    )
+
+
+def test_the_prompt_cache_never_holds_more_than_its_limit(
+    fetched: list[PromptRef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prompts, "_CACHE_LIMIT", 2)
+    for version in (1, 2, 3):
+        render(f"{ARN}:{version}", {"who": {"text": "a"}})
+    assert len(prompts._cache) <= 2 and len(fetched) == 3

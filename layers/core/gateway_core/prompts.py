@@ -41,7 +41,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w-]*)\s*\}\}")
 _INFERENCE = {"temperature": "temperature", "topP": "topP", "maxTokens": "maxTokens", "stopSequences": "stopSequences"}
 _CACHE_LIMIT = 256
 
-_cache: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+_cache: dict[tuple[str, str, str | None], tuple[float, dict[str, Any]]] = {}
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 _clock = time.monotonic  # the cache's clock (tests move it)
@@ -123,7 +123,7 @@ def _fetch(ref: PromptRef) -> dict[str, Any]:
 
 
 async def _get_prompt(ref: PromptRef) -> dict[str, Any]:
-    key = (ref.region, ref.prompt_id, ref.version or "DRAFT")
+    key = (ref.region, ref.prompt_id, ref.version)  # version None: the draft
     now = _clock()
     cached = _cache.get(key)
     if cached is not None and cached[0] > now:
@@ -149,8 +149,8 @@ def _variables(raw: Any) -> dict[str, str]:
 
 
 def _texts(template: dict[str, Any]) -> list[str]:
-    if "text" in template:
-        return [template["text"].get("text", "")]
+    if "text" in template:  # GetPrompt's text template always has its text (a required member)
+        return [template["text"]["text"]]
     chat = template.get("chat") or {}
     blocks = [b for m in chat.get("messages") or [] for b in m.get("content") or []] + list(chat.get("system") or [])
     return [b["text"] for b in blocks if isinstance(b.get("text"), str)]
@@ -208,7 +208,7 @@ async def render_prompt(arn: str, raw_variables: Any) -> RenderedPrompt:
     _check_variables(template, values, arn)
     if "text" in template:
         text = template["text"]
-        content = _substitute([{"text": text.get("text", "")}], values)
+        content = _substitute([{"text": text["text"]}], values)
         if text.get("cachePoint"):
             content.append({"cachePoint": text["cachePoint"]})
         messages, system, tools = [{"role": "user", "content": content}], [], None
@@ -242,9 +242,10 @@ def apply_to_converse(prompt: RenderedPrompt, body: dict[str, Any]) -> dict[str,
         merged["system"] = prompt.system
     if prompt.tool_config and not body.get("toolConfig"):
         merged["toolConfig"] = prompt.tool_config
-    if prompt.inference or body.get("inferenceConfig"):
+    # Without the prompt's own settings, the request's (if any) are already in ``merged``.
+    if prompt.inference:
         merged["inferenceConfig"] = {**prompt.inference, **(body.get("inferenceConfig") or {})}
-    if prompt.additional or body.get("additionalModelRequestFields"):
+    if prompt.additional:
         merged["additionalModelRequestFields"] = {
             **prompt.additional,
             **(body.get("additionalModelRequestFields") or {}),
