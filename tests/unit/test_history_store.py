@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from types import SimpleNamespace
@@ -169,6 +170,29 @@ def test_converse_rendering_merges_roles_and_keeps_media() -> None:
         "name": "a",
         "source": {"bytes": "JVBE"},
     }
+
+
+def test_converse_rendering_of_unusual_content_parts() -> None:
+    file_without_data = {"type": "file", "file": {"filename": "a.pdf"}}
+    parts = [
+        "plain",  # a bare string in a content list
+        {"type": "text"},  # a text part without its text
+        7,  # neither: kept as its JSON
+        {"type": "image_url", "image_url": {"url": "data:image/png,QUJD"}},  # not base64: not an image
+        {"type": "image_url", "image_url": {"url": "data:image/png;name=a;base64,QU;base64,JD"}},  # the first marker
+        file_without_data,
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE"}},  # no filename
+    ]
+    converse = openai_to_converse_history([{"role": "user", "content": parts}])
+    assert converse["messages"][0]["content"] == [
+        {"text": "plain"},
+        {"text": ""},
+        {"text": "7"},
+        {"text": "[image: data:image/png,QUJD]"},
+        {"image": {"format": "png", "source": {"bytes": "QU;base64,JD"}}},
+        {"text": json.dumps(file_without_data)},
+        {"document": {"format": "pdf", "name": "document", "source": {"bytes": "JVBE"}}},
+    ]
 
 
 def test_a_message_is_stored_as_utf_8_json_not_escaped(store: SessionStore, history_table: Any) -> None:

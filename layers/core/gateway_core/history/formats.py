@@ -29,12 +29,12 @@ _DOCUMENT_FORMATS = {
 }
 
 
-def _data_url(url: str) -> tuple[str, str] | None:
-    """(media type, base64 payload) of a ``data:`` URL."""
-    if not url.startswith("data:") or ";base64," not in url:
+def _data_url(url: Any) -> tuple[str, str] | None:
+    """(media type, base64 payload) of a ``data:`` URL; None for anything else."""
+    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
         return None
     media, _, payload = url[5:].partition(";base64,")
-    return media, payload
+    return media.split(";", 1)[0], payload  # without parameters (data:image/png;name=a.png;base64,...)
 
 
 def _block(part: Any) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def _block(part: Any) -> dict[str, Any]:
         return {"text": f"[image: {url}]"}
     if kind == "file":
         file = part.get("file") or {}
-        data = _data_url(str(file.get("file_data", "")))
+        data = _data_url(file.get("file_data"))
         if data and data[0] in _DOCUMENT_FORMATS:
             name = str(file.get("filename") or "document").rsplit(".", 1)[0]
             return {"document": {"format": _DOCUMENT_FORMATS[data[0]], "name": name, "source": {"bytes": data[1]}}}
