@@ -195,6 +195,22 @@ def test_converse_rendering_of_unusual_content_parts() -> None:
     ]
 
 
+def test_only_thinking_blocks_become_reasoning_in_the_converse_rendering() -> None:
+    thinking = [
+        "not a block",
+        {"type": "redacted_thinking", "data": "opaque"},
+        {"type": "thinking", "thinking": "hm", "signature": "sig"},
+        {"type": "thinking", "thinking": "unsigned"},
+    ]
+    answer = {"role": "assistant", "content": "done", "thinking_blocks": thinking}
+    converse = openai_to_converse_history([{"role": "user", "content": "q"}, answer])
+    assert converse["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "hm", "signature": "sig"}}},
+        {"reasoningContent": {"reasoningText": {"text": "unsigned"}}},
+        {"text": "done"},
+    ]
+
+
 def test_a_message_is_stored_as_utf_8_json_not_escaped(store: SessionStore, history_table: Any) -> None:
     """DynamoDB counts an item's bytes (400 KB at most): "é" is 2 bytes as UTF-8, 6 as \\u00e9."""
     store.append("s", "user:ann", [{"role": "user", "content": "café"}], create=True, model="m", system=None)

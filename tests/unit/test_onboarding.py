@@ -403,6 +403,12 @@ def test_the_master_key_may_send_an_empty_body(issuer: Issuer, litellm: FakeLite
             "unknown_key",
         ),
         (lambda: token(sub=" "), "The token has no subject (sub)", "missing_claim"),
+        (lambda: token(exp=int(time.time()) - 3600), "Invalid token: Signature has expired", "expired"),
+        (  # a verdict of PyJWT's without a reason of its own
+            lambda: token(iat="yesterday"),
+            "Invalid token: Issued At claim (iat) must be an integer.",
+            "invalid",
+        ),
     ],
 )
 def test_refusals_say_why_and_count_their_reason(
@@ -421,3 +427,33 @@ def test_refusals_say_why_and_count_their_reason(
 def test_a_token_expired_within_the_leeway_is_accepted(issuer: Issuer, litellm: FakeLiteLLM) -> None:
     now = int(time.time())
     assert new_user(litellm, token(iat=now - 600, exp=now - 30)).status_code == 200  # OKTA_LEEWAY_S: 60
+
+
+def test_the_email_claim_is_the_users_email_and_a_blank_body_is_no_fields(issuer: Issuer, litellm: FakeLiteLLM) -> None:
+    client = TestClient(create_app(litellm=litellm.client()))
+    bearer = token(sub="00u1", email="ann@example.com")
+    response = client.post("/user/new", content=b"", headers={"Authorization": f"Bearer {bearer}"})
+    assert response.status_code == 200, response.text
+    assert litellm.management == [
+        ("/user/new", MASTER_KEY, {**EXPECTED_USER, "user_id": "00u1", "user_email": "ann@example.com"})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "param"),
+    [
+        (
+            {"zz": 1, "aa": 2},
+            "Unsupported fields: aa, zz (allowed: user_alias, key_alias, metadata, duration)",
+            "aa",
+        ),
+        ({"metadata": "team a"}, "metadata must be an object", "metadata"),
+    ],
+)
+def test_malformed_fields_are_a_400_saying_what_is_allowed(
+    issuer: Issuer, litellm: FakeLiteLLM, body: dict[str, Any], message: str, param: str
+) -> None:
+    response = new_user(litellm, token(), body)
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+    assert litellm.management == []
