@@ -100,6 +100,7 @@ class FakeLiteLLM:
     reply: str = "Hello."
     stream_pieces: list[str] = field(default_factory=lambda: ["Hel", "lo."])
     stream_chunks: list[dict[str, Any]] | None = None  # streamed as they are, instead of stream_pieces
+    stream_lines: list[str] | None = None  # the stream's raw lines (no [DONE] added), instead of either
     status: int = 200  # of chat completions
     error: dict[str, Any] | None = None  # body of a non-200 chat answer
     chats: list[dict[str, Any]] = field(default_factory=list)  # bodies LiteLLM received
@@ -140,6 +141,10 @@ class FakeLiteLLM:
             return JSONResponse(answer(self.reply, model))
 
         async def events() -> AsyncIterator[bytes]:
+            if self.stream_lines is not None:
+                for line in self.stream_lines:
+                    yield f"{line}\n".encode()
+                return
             for chunk in self.stream_chunks or sse_chunks(self.stream_pieces, model):
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
             yield b"data: [DONE]\n\n"

@@ -21,7 +21,7 @@ from pynamodb.exceptions import QueryError
 from starlette.testclient import TestClient
 
 from tests.unit.conftest import Gateway
-from tests.unit.fake_litellm import MASTER_KEY
+from tests.unit.fake_litellm import MASTER_KEY, sse_chunks
 
 SYSTEM = {"role": "system", "content": "Be brief."}
 ONE = {"role": "user", "content": "one"}
@@ -118,6 +118,38 @@ def test_a_streamed_turn_tells_the_session_first_and_stores_the_joined_answer(ga
     assert chunks[0]["session_id"] == session_id and all("session_id" not in c for c in chunks[1:])
     assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["Hel", "lo.", None]
     assert all(c.get("usage") is None for c in chunks)  # the usage-only chunk the caller did not ask for
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, ONE, HELLO]
+
+
+def streamed_turn(gateway: Gateway, lines: list[str]) -> tuple[str, list[Any]]:
+    session_id = start_session(gateway)
+    gateway.litellm.stream_lines = lines
+    body = {"model": "m", "stream": True, "session_id": session_id, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200, response.text
+    return session_id, sse_data(response.content)
+
+
+def test_a_stream_that_fails_midway_is_relayed_and_stores_nothing(gateway: Gateway) -> None:
+    hel, *_ = sse_chunks(["Hel"])
+    failure = {"error": {"message": "provider went away", "code": "500"}}
+    session_id, events = streamed_turn(gateway, [f"data: {json.dumps(hel)}", "", f"data: {json.dumps(failure)}", ""])
+    assert events == [{**hel, "session_id": session_id}, failure]  # and no [DONE]
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO]
+
+
+def test_a_stream_that_ends_without_done_gets_no_done_from_the_gateway(gateway: Gateway) -> None:
+    hello = sse_chunks(["Hello."])[:2]
+    session_id, events = streamed_turn(gateway, [f"data: {json.dumps(c)}\n" for c in hello])
+    assert events == [{**hello[0], "session_id": session_id}, hello[1]]
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, ONE, HELLO]  # what was answered
+
+
+def test_only_data_lines_are_read_with_or_without_their_space(gateway: Gateway) -> None:
+    hel, lo, stop, _ = sse_chunks(["Hel", "lo."])
+    lines = [':    {"error": "a comment, not data"}', f"data:{json.dumps(hel)}", f"data: {json.dumps(lo)}"]
+    session_id, events = streamed_turn(gateway, [*lines, f"data: {json.dumps(stop)}", "data: [DONE]"])
+    assert events == [{**hel, "session_id": session_id}, lo, stop, "[DONE]"]
     assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, ONE, HELLO]
 
 
