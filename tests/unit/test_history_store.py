@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from gateway_core.history import store as store_module
 from gateway_core.history.formats import openai_to_converse_history
-from gateway_core.history.records import MessageItem
+from gateway_core.history.records import SESSION_SK, MessageItem, SessionItem
 from gateway_core.history.store import SessionGone, SessionStore
 
 from tests.unit.conftest import HISTORY_TABLE, empty
@@ -108,6 +108,16 @@ def test_an_item_is_expired_from_its_expiry_second_on(store: SessionStore, monke
     assert [m["content"] for m in store.messages("s1")] == ["q2"]  # the question is gone, so are its answers
     monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda: now - 0.5))
     assert [m["content"] for m in store.messages("s1")] == ["q", None, "r", "a", "q2"]
+
+
+def test_a_session_is_gone_from_its_expiry_second_on(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.append("s1", "user:a", [{"role": "user", "content": "q"}], create=True, model=None, system=None)
+    now = int(time.time())
+    SessionItem("S#s1", SESSION_SK).update(actions=[SessionItem.expires_at.set(now)])
+    monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda: float(now)))
+    assert (store.get("s1"), store.list("user:a", 10, None)[0]) == (None, [])
+    monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda: now - 0.5))
+    assert [s.session_id for s in store.list("user:a", 10, None)[0]] == ["s1"] and store.get("s1") is not None
 
 
 def test_a_session_may_start_with_an_answer_while_that_answer_lives(store: SessionStore) -> None:
