@@ -153,6 +153,16 @@ def test_only_data_lines_are_read_with_or_without_their_space(gateway: Gateway) 
     assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, ONE, HELLO]
 
 
+def test_a_streamed_turn_stores_its_reasoning_joined(gateway: Gateway) -> None:
+    def chunk(delta: dict[str, Any]) -> str:
+        return f"data: {json.dumps({'id': 'c', 'model': 'm', 'choices': [{'index': 0, 'delta': delta}]})}"
+
+    deltas = [{"reasoning_content": "Let me"}, {"reasoning_content": " think."}, {"content": "Hello."}]
+    session_id, _ = streamed_turn(gateway, [*(chunk(d) for d in deltas), "data: [DONE]"])
+    answer = {**HELLO, "reasoning_content": "Let me think."}
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, ONE, answer]
+
+
 def test_a_failed_answer_is_relayed_and_stores_nothing(gateway: Gateway) -> None:
     gateway.litellm.status, gateway.litellm.error = 429, {"error": {"message": "rate limited", "code": "429"}}
     body = {"model": "m", "enable_history": True, "messages": [ONE]}

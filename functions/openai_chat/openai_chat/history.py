@@ -104,7 +104,7 @@ async def _stream_turn(
         await response.aclose()
     if failed:
         return
-    saved = await conversation.save([*new_messages, answer.message()], model=model or answer.model, system=system)
+    saved = await conversation.save([*new_messages, answer.message()], model=model, system=system)
     if not saved:
         yield b": history not saved\n\n"
     if finished:

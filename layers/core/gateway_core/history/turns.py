@@ -149,10 +149,8 @@ class StreamedAnswer:
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
-        self.model: str | None = None
 
     def feed(self, chunk: dict[str, Any]) -> None:
-        self.model = self.model or chunk.get("model")
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
