@@ -134,3 +134,12 @@ def test_session_listing_tokens_are_bound_to_their_owner(client: TestClient) -> 
     assert sorted(page["session_ids"] + rest["session_ids"]) == ["s1", "s2"]
     stolen = _post(client, "/session-ids", "sk-mallory", {"limit": 1, "next_token": page["next_token"]})
     assert stolen.status_code == 400 and stolen.json()["error"]["param"] == "next_token"
+
+
+def test_a_session_listing_gives_50_by_default(client: TestClient) -> None:
+    store = get_store()
+    for n in range(49):  # 51 of alice's with s1 and s2
+        store.append(f"x{n}", "user:alice", MESSAGES[:1], create=True, model=None, system=None)
+    page = _post(client, "/session-ids", "sk-alice", {}).json()
+    rest = _post(client, "/session-ids", "sk-alice", {"next_token": page["next_token"]}).json()
+    assert (len(page["session_ids"]), len(rest["session_ids"]), rest["next_token"]) == (50, 1, None)
