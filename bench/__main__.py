@@ -120,7 +120,8 @@ def _litellm_variants(stack: BenchStack, key: str, rounds: int, requests: int) -
         stack.litellm_process(), stack.fake, redis, stack.data_dir, litellm_cost.LITELLM_VARIANTS
     )
     try:
-        runs = asyncio.run(litellm_cost.measure(families, key, rounds, requests))
+        limited_key = _generate_key(stack, **litellm_cost.LIMITED_KEY)
+        runs = asyncio.run(litellm_cost.measure(families, key, limited_key, rounds, requests))
     finally:
         for family in families:
             family.stop()
@@ -129,14 +130,40 @@ def _litellm_variants(stack: BenchStack, key: str, rounds: int, requests: int) -
     return litellm_cost.table(runs, load), report
 
 
+def _generate_key(stack: BenchStack, **limits: float) -> str:
+    key: str = httpx.post(
+        f"{stack.litellm}/key/generate",
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        json={"models": ["fake-gpt"], **limits},
+    ).json()["key"]
+    return key
+
+
+def _only_litellm_variants(rounds: int, requests: int) -> int:
+    """Section 6b alone: the stack (for its database, fake provider and key), then the variants."""
+    print(f"# LiteLLM config variants\n\n{os.cpu_count()} cores, commit {_commit()}\n", flush=True)
+    stack = start_stack()
+    try:
+        lines, _ = _litellm_variants(stack, _generate_key(stack), rounds // 3, requests // 4)
+        print("\n".join(lines), flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     parser.add_argument(
         "--no-litellm-variants", action="store_true", help="skip 6b (one more LiteLLM per config variant)"
     )
+    parser.add_argument(
+        "--only-litellm-variants", action="store_true", help="run 6b alone (LiteLLM's config variants, A/B)"
+    )
     args = parser.parse_args()
     rounds, requests = (50, 200) if args.quick else (300, 800)
+    if args.only_litellm_variants:
+        return _only_litellm_variants(rounds, requests)
 
     print("# Gateway benchmark", flush=True)
     report: dict[str, Any] = {
@@ -161,11 +188,7 @@ def main() -> int:
 
     stack = start_stack()
     try:
-        key = httpx.post(
-            f"{stack.litellm}/key/generate",
-            headers={"Authorization": f"Bearer {MASTER_KEY}"},
-            json={"models": ["fake-gpt"]},
-        ).json()["key"]
+        key = _generate_key(stack)
         lines, report["latency"] = asyncio.run(_requests(stack, key, rounds, requests))
         print("\n".join(lines), flush=True)
         relays = relay.start(stack.gateway_process(), stack.fake, str(stack.data_dir / "logs"))

@@ -22,9 +22,9 @@ import psutil
 import yaml
 
 from bench import latency
-from local.litellm_config import build_config
+from local.litellm_config import CLOUD_CONFIG, build_config
 from local.processes import Child, free_port, spawn, wait_http
-from local.template import REPO_ROOT
+from local.template import REPO_ROOT, load_template
 from local.timeline import family_cpu_s
 
 __all__ = [
@@ -40,9 +40,17 @@ __all__ = [
 ]
 
 
+def deployed_log_level() -> str:
+    """LITELLM_LOG as the ECS task runs LiteLLM (template.yaml's container environment)."""
+    (container,) = load_template()["Resources"]["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    return str(next(e["Value"] for e in container["Environment"] if e["Name"] == "LITELLM_LOG"))
+
+
 @dataclass(frozen=True)
 class Variant:
-    """The production config with ``router``/``litellm``/``general`` settings laid over it."""
+    """LiteLLM as deployed (ecs_litellm/config.yaml, template.yaml's log level, the image's
+    httptools) with ``router``/``litellm``/``general`` settings laid over the config, or the
+    server, its log level or Redis changed."""
 
     name: str
     router: Mapping[str, Any] = field(default_factory=dict)
@@ -50,19 +58,39 @@ class Variant:
     general: Mapping[str, Any] = field(default_factory=dict)
     workers: int = 1
     pricing_per_request: bool = False  # custom prices in litellm_params, as before issue 17
+    log_level: str = field(default_factory=deployed_log_level)  # LITELLM_LOG
+    http: str = "httptools"  # uvicorn's HTTP parser: "httptools" (requirements/litellm.in, the image) or "h11"
+    args: tuple[str, ...] = ()  # more `litellm` CLI arguments (the server it runs)
+    redis: bool = True  # False: no Redis, even where the run has one
+    limited_key: bool = False  # measured with a key that has a budget and rpm/tpm limits (LIMITED_KEY)
 
+
+# What a product key carries (user_keys onboarding: ONBOARDING_MAX_BUDGET, _RPM_LIMIT, _TPM_LIMIT),
+# set far above what the bench spends or sends, so that every check runs and none refuses.
+LIMITED_KEY = {"max_budget": 1000.0, "rpm_limit": 1_000_000, "tpm_limit": 1_000_000_000}
 
 _PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
+_CLOUD: dict[str, Any] = yaml.safe_load(CLOUD_CONFIG.read_text())
 
-
-# What ecs_litellm/config.yaml shipped before issue 17, whole and setting by setting, against what
-# it ships now. (The examples' custom prices sat in litellm_params, as the local fake models' did.)
+# Everything issue 17 changed undone at once (as LiteLLM ran before it); the log level and the HTTP
+# parser undone alone (the routing's and the prices' own rows: README, from an earlier run); then
+# what was measured and not adopted, and the cost of a product key's limits with and without Redis.
 PREVIOUS_ROUTING = {"routing_strategy": "usage-based-routing-v2", "enable_pre_call_checks": True}
 LITELLM_VARIANTS = (
-    Variant("config.yaml as shipped"),
-    Variant("previous config (both settings below)", router=PREVIOUS_ROUTING, pricing_per_request=True),
-    Variant("shipped + usage-based-routing-v2 + pre-call checks", router=PREVIOUS_ROUTING),
-    Variant("shipped + prices in litellm_params", pricing_per_request=True),
+    Variant("shipped (config.yaml, template.yaml, image)"),
+    Variant(
+        "before issue 17 (routing, prices, INFO logs, h11)",
+        router=PREVIOUS_ROUTING,
+        pricing_per_request=True,
+        log_level="INFO",
+        http="h11",
+    ),
+    Variant("shipped + LITELLM_LOG=INFO", log_level="INFO"),
+    Variant("shipped + h11 (no httptools)", http="h11"),
+    Variant("shipped + granian", args=("--run_granian",)),
+    Variant("shipped + disable_spend_logs", general={"disable_spend_logs": True}),
+    Variant("shipped, key with budget + rpm/tpm limits", limited_key=True),
+    Variant("same key, Redis off", limited_key=True, redis=False),
 )
 
 
@@ -91,6 +119,7 @@ class LiteLLMFamily:
     pid: int
     workers: int
     child: Child | None = None  # None: the stack's own, which the stack stops
+    limited_key: bool = False
 
     def cpu_seconds(self) -> float:
         parts = family_cpu_s(self.pid, self.name)
@@ -101,29 +130,53 @@ class LiteLLMFamily:
             self.child.stop()
 
 
+def _without_httptools(data_dir: Path) -> str:
+    """A folder for PYTHONPATH where httptools refuses to import, so uvicorn ("auto") falls back
+    to h11, as it does in an environment without httptools (LiteLLM's release alone)."""
+    package = data_dir / "without-httptools" / "httptools"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text('raise ImportError("h11 chosen by the bench")\n')
+    return str(package.parent)
+
+
+def variant_environment(env: Mapping[str, str], variant: Variant, data_dir: Path) -> dict[str, str]:
+    out = {**env, "LITELLM_LOG": variant.log_level}
+    if variant.http == "h11":
+        out["PYTHONPATH"] = _without_httptools(data_dir)
+    if not variant.redis:
+        for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"):
+            out.pop(name, None)
+    return out
+
+
 def start_variants(
     stack_litellm: psutil.Process, fake_url: str, redis: str | None, data_dir: Path, variants: tuple[Variant, ...]
 ) -> list[LiteLLMFamily]:
     """Start one LiteLLM per variant with the stack LiteLLM's environment (its database, master
     key, Prisma engines); all of them at once, then wait for each."""
-    env = dict(stack_litellm.environ())
+    stack_env = dict(stack_litellm.environ())
     if redis:  # as deployed: Redis shares rate-limit counters across tasks (router_settings.redis_*)
-        host, _, port = redis.partition(":")
-        env.update(REDIS_HOST=host, REDIS_PORT=port or "6379")
-    base = build_config(fake_url, env)
+        host, _, redis_port = redis.partition(":")
+        stack_env.update(REDIS_HOST=host, REDIS_PORT=redis_port or "6379")
     litellm_bin = Path(stack_litellm.cmdline()[1])
     logs = data_dir / "logs"
     started: list[LiteLLMFamily] = []
     try:
         for index, variant in enumerate(variants):
+            env = variant_environment(stack_env, variant, data_dir)
             path = data_dir / f"litellm-variant-{index}.yaml"
-            path.write_text(yaml.safe_dump(variant_config(base, variant), sort_keys=False))
+            base = build_config(fake_url, env)
+            # As deployed: config.yaml's spend write interval (the local stack shortens it for its tests).
+            base["general_settings"]["proxy_batch_write_at"] = _CLOUD["general_settings"]["proxy_batch_write_at"]
+            config = variant_config(base, variant)
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
             port = free_port()
             argv = [str(litellm_bin), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
-            argv += ["--num_workers", str(variant.workers)]
+            argv += ["--num_workers", str(variant.workers), *variant.args]
             child = spawn(f"litellm-variant-{index}", argv, env, logs, cwd=REPO_ROOT)
             url = f"http://127.0.0.1:{port}"
-            started.append(LiteLLMFamily(variant.name, url, child.process.pid, variant.workers, child))
+            family = LiteLLMFamily(variant.name, url, child.process.pid, variant.workers, child, variant.limited_key)
+            started.append(family)
         for family in started:
             assert family.child is not None
             if not wait_http(f"{family.url}/health/liveliness", 420, family.child.alive):
@@ -133,6 +186,9 @@ def start_variants(
             family.stop()
         raise
     return started
+
+
+C16_PASSES = 4
 
 
 @dataclass
@@ -161,10 +217,17 @@ async def c16(family: LiteLLMFamily, target: latency.Target, requests: int) -> t
     return latencies, requests / elapsed, cpu_ms
 
 
-async def measure(families: list[LiteLLMFamily], key: str, rounds: int, requests: int) -> dict[str, CostRun]:
+async def measure(
+    families: list[LiteLLMFamily], key: str, limited_key: str, rounds: int, requests: int
+) -> dict[str, CostRun]:
     """Interleaved serial rounds over every LiteLLM, then c=16 on each in turn."""
-    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    targets = {f.name: latency.Target(f.name, f"{f.url}/v1/chat/completions", latency.CHAT, auth) for f in families}
+
+    def target_of(family: LiteLLMFamily) -> latency.Target:
+        bearer = limited_key if family.limited_key else key
+        auth = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"}
+        return latency.Target(family.name, f"{family.url}/v1/chat/completions", latency.CHAT, auth)
+
+    targets = {f.name: target_of(f) for f in families}
     async with aiohttp.ClientSession() as session:  # warm each: first requests fill caches
         for _ in range(10):
             for target in targets.values():
@@ -172,18 +235,31 @@ async def measure(families: list[LiteLLMFamily], key: str, rounds: int, requests
     before = {f.name: f.cpu_seconds() for f in families}
     serial = await latency.serial(list(targets.values()), rounds)
     serial_cpu = {f.name: (f.cpu_seconds() - before[f.name]) * 1000 / (rounds + 20) for f in families}
-    runs: dict[str, CostRun] = {}
-    for family in families:
-        latencies, per_second, cpu_ms = await c16(family, targets[family.name], requests)
-        runs[family.name] = CostRun(
-            latency.summary(serial[family.name]),
-            serial_cpu[family.name],
-            per_second,
-            cpu_ms,
-            latency.summary(latencies)["p50"],
-            family.workers,
+    # c=16 in passes, each pass over every LiteLLM in a rotated order: a burst of load from the
+    # machine's other tenants hits a slice of every variant rather than the whole of one.
+    latencies: dict[str, list[float]] = {f.name: [] for f in families}
+    seconds = dict.fromkeys(latencies, 0.0)
+    cpu_ms_total = dict.fromkeys(latencies, 0.0)
+    per_pass = max(requests // C16_PASSES, 16)
+    for index in range(C16_PASSES):
+        shift = index % len(families)
+        for family in families[shift:] + families[:shift]:
+            values, per_second, cpu_ms = await c16(family, targets[family.name], per_pass)
+            latencies[family.name] += values
+            seconds[family.name] += per_pass / per_second
+            cpu_ms_total[family.name] += cpu_ms * (per_pass + 16)
+    done = per_pass * C16_PASSES
+    return {
+        f.name: CostRun(
+            latency.summary(serial[f.name]),
+            serial_cpu[f.name],
+            done / seconds[f.name],
+            cpu_ms_total[f.name] / ((per_pass + 16) * C16_PASSES),
+            latency.summary(latencies[f.name])["p50"],
+            f.workers,
         )
-    return runs
+        for f in families
+    }
 
 
 def table(runs: Mapping[str, CostRun], load: str) -> list[str]:
