@@ -25,7 +25,14 @@ from bench import latency
 from local.processes import Child, free_port, spawn, wait_http
 from local.template import REPO_ROOT
 
-__all__ = ["RelayProcesses", "measure", "run_sh_argv", "start", "table"]
+__all__ = ["ROUNDS_PER_ROUND", "RelayProcesses", "measure", "run_sh_argv", "start", "table"]
+
+# A p99 is about the (rounds / 100)th largest sample: at 150 rounds the second largest. Two copies
+# of the same code measured side by side still differed by several ms in p99 at 1,200 rounds on the
+# loaded machine, and a bootstrap of those samples narrows the p99's 90% range 2-7x from 300 to
+# 3,000 rounds. With the fake provider as upstream a round costs a few ms, so this section takes
+# 10x the bench's rounds (3,000 in a full run, ~1 min idle): enough for its p99 to mean something.
+ROUNDS_PER_ROUND = 10
 
 
 @dataclass
