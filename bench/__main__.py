@@ -193,10 +193,10 @@ def main() -> int:
         print("\n".join(lines), flush=True)
         relays = relay.start(stack.gateway_process(), stack.fake, str(stack.data_dir / "logs"))
         try:
-            relay_runs = asyncio.run(relay.measure(relays, stack.fake, key, rounds // 2))
+            relay_runs = asyncio.run(relay.measure(relays, stack.fake, key, relay.ROUNDS_PER_ROUND * rounds))
         finally:
             relays.stop()
-        print("\n".join(relay.table(relay_runs, rounds // 2)), flush=True)
+        print("\n".join(relay.table(relay_runs, relay.ROUNDS_PER_ROUND * rounds)), flush=True)
         report["relay"] = {m: {n: latency.summary(v) for n, v in r.items()} for m, r in relay_runs.items()}
         if not args.no_litellm_variants:
             lines, report["litellm_variants"] = _litellm_variants(stack, key, rounds // 3, requests // 4)

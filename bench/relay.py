@@ -4,8 +4,8 @@ LiteLLM's own time (tens of ms, and noisy on a shared machine) hides a milliseco
 here the gateway's upstream is the fake provider itself (it answers chat completions as LiteLLM
 does). Three more processes, with the stack gateway's environment:
 
-* each streaming function under uvicorn alone, as run.sh starts it behind the Lambda Web
-  Adapter: what AWS runs (the function path);
+* each streaming function under uvicorn alone, started with run.sh's own command line (as the
+  Lambda Web Adapter starts it): what AWS runs (the function path);
 * ``local.gateway``, the stand-in that routes as API Gateway does, in front of the same apps.
 
 Interleaved round by round against the fake provider direct: "function" minus "fake direct" is
@@ -15,6 +15,7 @@ replaces with API Gateway.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass
 
@@ -24,7 +25,14 @@ from bench import latency
 from local.processes import Child, free_port, spawn, wait_http
 from local.template import REPO_ROOT
 
-__all__ = ["RelayProcesses", "measure", "start", "table"]
+__all__ = ["ROUNDS_PER_ROUND", "RelayProcesses", "measure", "run_sh_argv", "start", "table"]
+
+# A p99 is about the (rounds / 100)th largest sample: at 150 rounds the second largest. Two copies
+# of the same code measured side by side still differed by several ms in p99 at 1,200 rounds on the
+# loaded machine, and a bootstrap of those samples narrows the p99's 90% range 2-7x from 300 to
+# 3,000 rounds. With the fake provider as upstream a round costs a few ms, so this section takes
+# 10x the bench's rounds (3,000 in a full run, ~1 min idle): enough for its p99 to mean something.
+ROUNDS_PER_ROUND = 10
 
 
 @dataclass
@@ -39,16 +47,24 @@ class RelayProcesses:
             child.stop()
 
 
+def run_sh_argv(function: str, port: int) -> list[str]:
+    """The command ``functions/<function>/run.sh`` execs (its uvicorn options, as deployed), on
+    ``port``, with this interpreter and the function's code on sys.path."""
+    script = (REPO_ROOT / "functions" / function / "run.sh").read_text()
+    (line,) = [line for line in script.splitlines() if line.startswith("exec python -m uvicorn ")]
+    words = shlex.split(line)[2:]  # python -m uvicorn ...
+    at = words.index("--port")
+    del words[at : at + 2]  # "$PORT"
+    return [sys.executable, *words[:-1], "--port", str(port), "--app-dir", f"functions/{function}", words[-1]]
+
+
 def start(gateway: psutil.Process, fake_url: str, logs_dir: str) -> RelayProcesses:
     env = {**gateway.environ(), "GATEWAY_LITELLM_BASE_URL": fake_url}
     ports = {name: free_port() for name in ("stand-in", "openai", "bedrock")}
-    uvicorn = [sys.executable, "-m", "uvicorn", "--no-access-log", "--timeout-keep-alive", "60"]
     argvs = {
         "stand-in": [sys.executable, "-m", "local.gateway", "--port", str(ports["stand-in"])],
-        "openai": [*uvicorn, "--port", str(ports["openai"]), "--app-dir", "functions/openai_chat"]
-        + ["openai_chat.app:app"],
-        "bedrock": [*uvicorn, "--port", str(ports["bedrock"]), "--app-dir", "functions/bedrock_runtime"]
-        + ["bedrock_runtime.app:app"],
+        "openai": run_sh_argv("openai_chat", ports["openai"]),
+        "bedrock": run_sh_argv("bedrock_runtime", ports["bedrock"]),
     }
     children: list[Child] = []
     try:

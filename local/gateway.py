@@ -31,6 +31,7 @@ from gateway_core.errors import PayloadTooLargeError, UpstreamError
 from gateway_core.forwarding import forward, upstream_request
 from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_response
+from gateway_core.server import HttpProtocol
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -214,6 +215,7 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=60,
+        http=HttpProtocol,  # as run.sh starts the functions: a response's head leaves with its body
         date_header=False,  # the gateway sets the one date header itself (_one_date_header)
     )
 
