@@ -19,7 +19,7 @@ from gateway_core.errors import InvalidRequestError, ServiceUnavailableError
 from gateway_core.history import store as store_module
 from gateway_core.history.cursor import open_token, seal_token
 from gateway_core.history.records import MessageItem
-from gateway_core.history.sizes import LAMBDA_RESPONSE_LIMIT
+from gateway_core.history.sizes import LAMBDA_RESPONSE_LIMIT, converse_cost, message_cost, openai_cost
 from gateway_core.history.store import SessionStore
 from pynamodb.connection import Connection
 from pynamodb.exceptions import CancellationReason, PynamoDBException, TransactWriteError, VerboseClientError
@@ -293,3 +293,12 @@ def test_staged_items_that_cannot_be_discarded_are_left_for_ttl_and_said(
     with caplog.at_level("WARNING"):
         store._discard(items)
     assert [r.getMessage() for r in caplog.records] == ["staged history items left for TTL (3): table is being deleted"]
+
+
+def test_a_message_costs_its_larger_shape_or_twice_its_own_when_converse_cannot_render_it() -> None:
+    hello = {"role": "user", "content": "héllo"}
+    # '{"role":"user","content":"héllo"}' is 33 characters, 34 bytes; as a JSON string 10 more
+    # (its 8 quotes escaped, 2 around it); Converse's {"system":[],"messages":[...]} is 88
+    assert (openai_cost(hello), converse_cost(hello), message_cost(hello)) == (44, 88, 88)
+    odd = {"role": "assistant", "content": None, "tool_calls": "not a list"}
+    assert (openai_cost(odd), message_cost(odd)) == (64, 128)
