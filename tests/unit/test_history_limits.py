@@ -302,3 +302,35 @@ def test_a_message_costs_its_larger_shape_or_twice_its_own_when_converse_cannot_
     assert (openai_cost(hello), converse_cost(hello), message_cost(hello)) == (44, 88, 88)
     odd = {"role": "assistant", "content": None, "tool_calls": "not a list"}
     assert (openai_cost(odd), message_cost(odd)) == (73, 146)  # 61 characters, 10 quotes escaped, 2 around
+
+
+def test_a_page_that_starts_inside_an_uncommitted_turn_still_hides_it(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start(store)
+    turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": "r"} for n in range(120)]
+    with monkeypatch.context() as patched:  # staged, then the process died before the commit
+        patched.setattr(SessionStore, "_discard", lambda self, items: None)
+        patched.setattr(SessionStore, "_commit", lambda *args, **kwargs: (_ for _ in ()).throw(SystemExit("killed")))
+        with pytest.raises(SystemExit):
+            store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    orphans = sorted(item.sk for item in _items("s1") if item.staged)
+    assert len(orphans) == 120
+    assert store.page("s1", after=orphans[0]).messages == []  # a token cut inside it sees none of it either
+
+
+def test_a_turn_that_cannot_be_staged_is_discarded_and_said(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start(store)
+    discarded: list[int] = []
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise PynamoDBException("throughput exceeded")
+
+    monkeypatch.setattr(MessageItem, "batch_write", refused)
+    monkeypatch.setattr(SessionStore, "_discard", lambda self, items: discarded.append(len(items)))
+    turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": "r"} for n in range(120)]
+    with pytest.raises(ServiceUnavailableError) as failed:
+        store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    assert (failed.value.message, discarded) == ("Chat history could not be stored", [120])
