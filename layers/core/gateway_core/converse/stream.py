@@ -19,14 +19,12 @@ __all__ = ["StreamTranslator", "parse_sse_line"]
 
 
 def parse_sse_line(line: str) -> dict[str, Any] | None:
-    """The JSON of one ``data:`` line; None for anything else (comments, blanks, [DONE])."""
+    """The JSON object of one ``data:`` line; None for anything else (comments, blanks, and
+    ``[DONE]``, which is not JSON: no check of their own)."""
     if not line.startswith("data:"):
         return None
-    data = line[5:].strip()
-    if not data or data == "[DONE]":
-        return None
     try:
-        value = json.loads(data)
+        value = json.loads(line[5:].strip())
     except json.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
@@ -47,7 +45,7 @@ class StreamTranslator:
         self.block: int | None = None  # index of the open content block
         self.block_kind = ""
         self.next_block = 0
-        self.tool_blocks: dict[int, int] = {}  # OpenAI tool_call index -> our block index
+        self.tool_calls: set[int] = set()  # OpenAI tool_call indexes whose block was opened
         self.stopped = False
         self.usage: dict[str, Any] | None = None
 
@@ -106,12 +104,12 @@ class StreamTranslator:
         for call in delta.get("tool_calls") or []:
             index = call.get("index", 0)
             function = call.get("function") or {}
-            if index not in self.tool_blocks:
+            if index not in self.tool_calls:
                 start = {
                     "toolUse": {"toolUseId": call.get("id") or f"tooluse_{index}", "name": function.get("name") or ""}
                 }
                 frames += self._open("tool", start)
-                self.tool_blocks[index] = self.next_block - 1
+                self.tool_calls.add(index)
             if function.get("arguments"):
                 frames.append(self._delta({"toolUse": {"input": function["arguments"]}}))
         if choice.get("finish_reason") and not self.stopped:
