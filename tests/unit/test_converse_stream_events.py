@@ -109,6 +109,12 @@ def test_sse_data_lines_with_or_without_the_space() -> None:
     assert parse_sse_line("data: [DONE]") is None
 
 
+@pytest.mark.parametrize("line", ["data:", "data:   ", "data: [1, 2]", "data: 42", 'data: "text"', "data: {", ": ping"])
+def test_sse_lines_that_are_not_a_json_object_are_skipped(line: str) -> None:
+    # a chunk is an object; anything else would reach StreamTranslator.feed and break the stream
+    assert parse_sse_line(line) is None
+
+
 @pytest.mark.parametrize(
     ("usage", "expected"),
     [
@@ -167,4 +173,15 @@ def test_text_and_a_tool_call_in_one_chunk_keep_both(monkeypatch: pytest.MonkeyP
         ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Checking."}}),
         ("contentBlockStop", {"contentBlockIndex": 0}),
         ("contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "c1", "name": "weather"}}}),
+    ]
+
+
+def test_reasoning_and_text_in_one_chunk_keep_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    translator, _ = _translator(monkeypatch)
+    chunk = _delta(reasoning_content="Hmm.", content="Paris.")
+    assert _events(translator.feed(chunk)) == [
+        ("messageStart", {"role": "assistant"}),
+        ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hmm."}}}),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "Paris."}}),
     ]

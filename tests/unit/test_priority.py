@@ -167,11 +167,14 @@ def test_an_invalid_priority_is_a_400_in_each_shape(bad: Any) -> None:
     )
 
 
-def test_converse_stream_is_admitted_by_its_model_too() -> None:
+@pytest.mark.parametrize(("asked", "served"), [(None, "10"), (200, "200")])
+def test_converse_stream_is_admitted_by_its_model_too(asked: int | None, served: str) -> None:
     client = TestClient(bedrock_app(litellm=LiteLLMClient(AsgiTransport(_fake_litellm()))))
-    body = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+    if asked is not None:  # less urgency than the key's 10: granted
+        body["additionalModelRequestFields"] = {"priority": asked}
     response = client.post(
         f"/bedrock/model/{GATED}/converse-stream", headers={"authorization": "Bearer sk-urgent"}, json=body
     )
     assert response.status_code == 200
-    assert response.headers["x-gateway-priority"] == "10"
+    assert response.headers["x-gateway-priority"] == served
