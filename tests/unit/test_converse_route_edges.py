@@ -18,7 +18,14 @@ from botocore.eventstream import EventStreamBuffer
 from gateway_core.converse.errors import from_gateway_error
 from gateway_core.converse.options import request_options
 from gateway_core.converse.validation import validate_converse
-from gateway_core.errors import GatewayError, InvalidRequestError, NotFoundError, UpstreamTimeoutError
+from gateway_core.errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    UpstreamTimeoutError,
+)
 from gateway_core.http import LiteLLMClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -117,6 +124,16 @@ def test_an_error_body_that_is_not_json_is_relayed_as_text() -> None:
     assert response.json() == {"message": "bad gateway \ufffd"}
 
 
+def test_each_error_answer_has_a_request_id_of_its_own() -> None:
+    litellm = FakeLiteLLM(status=429, error={"error": {"message": "slow down", "code": "429"}})
+    client = TestClient(create_app(litellm=litellm.client()))
+    first, second = (client.post("/bedrock/model/m/converse", json=HI, headers=KEY) for _ in range(2))
+    assert (first.status_code, first.headers["x-amzn-errortype"]) == (429, "ThrottlingException")
+    assert UUID.fullmatch(first.headers["x-amzn-requestid"])
+    assert UUID.fullmatch(second.headers["x-amzn-requestid"])
+    assert first.headers["x-amzn-requestid"] != second.headers["x-amzn-requestid"]
+
+
 def test_a_content_block_without_a_requested_guardrail_is_an_error() -> None:
     # LiteLLM's own guardrails (configured for every request) block with a 400: without a
     # guardrailConfig that is the ValidationException it is, not a guardrail_intervened answer.
@@ -186,6 +203,8 @@ def test_a_blob_whose_length_is_not_a_multiple_of_four_is_not_base64() -> None:
     ("error", "expected"),
     [
         (NotFoundError("no such session"), (404, "ResourceNotFoundException", "no such session")),
+        (AuthenticationError("no key"), (403, "AccessDeniedException", "no key")),
+        (PermissionDeniedError("not yours"), (403, "AccessDeniedException", "not yours")),
         (
             UpstreamTimeoutError("LiteLLM did not answer in time"),
             (408, "ModelTimeoutException", "LiteLLM did not answer in time"),

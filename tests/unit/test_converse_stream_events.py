@@ -185,3 +185,12 @@ def test_reasoning_and_text_in_one_chunk_keep_both(monkeypatch: pytest.MonkeyPat
         ("contentBlockStop", {"contentBlockIndex": 0}),
         ("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "Paris."}}),
     ]
+
+
+@pytest.mark.parametrize("content", ["", None])
+def test_an_answer_with_only_a_tool_call_has_no_text_block(content: str | None) -> None:
+    call = {"id": "c1", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}
+    answer = {"choices": [{"message": {"content": content, "tool_calls": [call]}, "finish_reason": "tool_calls"}]}
+    assert openai_to_converse(answer, 7)["output"]["message"]["content"] == [
+        {"toolUse": {"toolUseId": "c1", "name": "weather", "input": {"city": "Paris"}}}
+    ]
