@@ -229,6 +229,16 @@ def test_litellm_unreachable_is_service_unavailable_and_logged(caplog: pytest.Lo
     ]
 
 
+def test_a_history_turn_checks_the_key_before_anything_else() -> None:
+    # the history table is not configured here: that refusal comes only after the key's
+    body = {**HI, "additionalModelRequestFields": {"enable_history": True}}
+    response = TestClient(create_app(litellm=FakeLiteLLM().client())).post(
+        "/bedrock/model/m/converse", json=body, headers=KEY
+    )
+    assert (response.status_code, response.headers["x-amzn-errortype"]) == (403, "AccessDeniedException")
+    assert response.json() == {"message": "Invalid, expired or blocked API key"}
+
+
 def test_prompt_variables_without_a_prompt_arn_are_refused() -> None:
     body = {**HI, "promptVariables": {"city": {"text": "Paris"}}}
     response = TestClient(create_app(litellm=FakeLiteLLM().client())).post(

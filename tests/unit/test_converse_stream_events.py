@@ -121,6 +121,11 @@ def test_sse_lines_that_are_not_a_json_object_are_skipped(line: str) -> None:
         ({"completion_tokens": 2}, {"inputTokens": 0, "outputTokens": 2, "totalTokens": 2}),
         ({"prompt_tokens": 3}, {"inputTokens": 3, "outputTokens": 0, "totalTokens": 3}),
         ({"prompt_tokens": 3, "completion_tokens": 2}, {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}),
+        # LiteLLM's own total, as it reports it
+        (
+            {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 7},
+            {"inputTokens": 3, "outputTokens": 2, "totalTokens": 7},
+        ),
         (
             {
                 "prompt_tokens": 8,

@@ -146,6 +146,13 @@ def test_the_served_priority_on_both_interfaces(key: str, asked: int | None, ser
     assert _forwarded_converse(converse) == {"model": GATED, "messages": hi}
 
 
+def test_the_other_additional_fields_still_reach_the_model() -> None:
+    converse = _converse("sk-plain", priority=200, top_k=5)
+    assert converse.headers["x-gateway-priority"] == "200"
+    hi = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert _forwarded_converse(converse) == {"model": GATED, "messages": hi, "top_k": 5}
+
+
 def test_an_ungated_model_is_relayed_without_asking_who_calls() -> None:
     converse = _converse("sk-unknown-to-litellm", model="other-model", priority=3)
     assert converse.status_code == 200, converse.text
