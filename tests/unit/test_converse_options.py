@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway_core.converse.options import request_options, response_fields
+from gateway_core.converse.options import request_options, response_field_paths, response_fields
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.errors import InvalidRequestError
 
@@ -32,6 +32,11 @@ def _json_schema(**spec: Any) -> dict[str, Any]:
             "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
         ),
         (_json_schema(schema="[]"), "outputConfig.textFormat.structure.jsonSchema.schema must be a JSON object"),
+        (  # a tier that is not an object (the route's shape check refuses it first; the function too)
+            {"serviceTier": "flex"},
+            "serviceTier.type must be one of ['default', 'flex', 'priority'] on this gateway "
+            "(reserved capacity is Bedrock's own)",
+        ),
     ],
 )
 def test_malformed_output_config_is_refused_with_its_reason(body: dict[str, Any], message: str) -> None:
@@ -44,6 +49,11 @@ def test_an_unnamed_json_schema_is_named_response() -> None:
     assert request_options(_json_schema(schema=SCHEMA)) == {
         "response_format": {"type": "json_schema", "json_schema": {"name": "response", "schema": {"type": "object"}}}
     }
+
+
+def test_ten_response_field_paths_are_the_most_served() -> None:
+    ten = [f"/p{i}" for i in range(10)]
+    assert response_field_paths({"additionalModelResponseFieldPaths": ten}) == ten
 
 
 def test_json_pointer_escapes_name_keys_with_slash_and_tilde() -> None:
