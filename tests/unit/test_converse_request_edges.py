@@ -106,11 +106,20 @@ def _one(block: dict[str, Any], role: str = "user") -> dict[str, Any]:
             "messages[1].content[0].guardContent must hold text.text (images are not supported)",
         ),
         (
+            _one({"guardContent": "check me"}),
+            "messages[1].content[0].guardContent must hold text.text (images are not supported)",
+        ),
+        (
             _one({"image": "cat.png"}),
             "messages[1].content[0].image.format must be one of ['gif', 'jpeg', 'png', 'webp']",
         ),
         (
             _one({"document": {"format": "odt", "name": "d", "source": {"bytes": "AA=="}}}),
+            "messages[1].content[0].document.format must be one of "
+            "['csv', 'doc', 'docx', 'html', 'md', 'pdf', 'txt', 'xls', 'xlsx']",
+        ),
+        (
+            _one({"document": "report.pdf"}),
             "messages[1].content[0].document.format must be one of "
             "['csv', 'doc', 'docx', 'html', 'md', 'pdf', 'txt', 'xls', 'xlsx']",
         ),
