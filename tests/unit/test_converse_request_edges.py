@@ -74,6 +74,7 @@ def _one(block: dict[str, Any], role: str = "user") -> dict[str, Any]:
     [
         (["not", "an", "object"], "Request body must be a JSON object"),
         ({"messages": [USER], "toolConfig": "weather"}, "toolConfig.tools must be a list"),
+        ({"messages": [USER], "toolConfig": {"tools": ["weather"]}}, "toolConfig.tools[0].toolSpec.name is required"),
         (
             {"messages": [USER], "toolConfig": {"tools": TOOLS, "toolChoice": {"none": {}}}},
             "toolConfig.toolChoice must be auto, any or tool",
