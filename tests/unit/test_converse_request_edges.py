@@ -73,6 +73,46 @@ def _one(block: dict[str, Any], role: str = "user") -> dict[str, Any]:
     ("body", "message"),
     [
         (["not", "an", "object"], "Request body must be a JSON object"),
+        ({"messages": [USER], "bogus": 1}, "Unknown fields in a Converse request: ['bogus']"),
+        (
+            {"messages": [USER], "guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"}},
+            "guardrailConfig is served on converse and converse-stream only (a LiteLLM guardrail mapped to the "
+            "Bedrock guardrail in ecs_litellm/config.yaml), so the request was refused rather than run unguarded.",
+        ),
+        ({"messages": [USER], "system": "Be brief."}, "system must be a list of content blocks"),
+        ({"messages": [USER, {"role": "system", "content": []}]}, "messages[1].role must be 'user' or 'assistant'"),
+        (
+            {"messages": [USER, {"role": "user", "content": "hi"}]},
+            "messages[1].content must be a list of content blocks",
+        ),
+        (
+            _one({"text": "a", "cachePoint": {}}),
+            "messages[1].content[0]: each content block must be an object with exactly one member",
+        ),
+        (_one({"text": 5}), "messages[1].content[0].text must be a string"),
+        (
+            _one({"text": "  "}),
+            "The text field in the ContentBlock object at messages.1.content.0 is blank. "
+            "Add text to the text field, and try again.",
+        ),
+        (
+            {"messages": [USER], "system": [{"text": " "}]},
+            "The text field in the ContentBlock object at system.0 is blank. "
+            "Add text to the text field, and try again.",
+        ),
+        (_one({"video": {}}), "messages[1].content[0]: content block 'video' is not supported by this gateway"),
+        (
+            _one({"toolUse": {"toolUseId": "t1", "name": "weather", "input": {}}}),
+            "messages[1].content[0].toolUse needs role assistant, toolUseId and name",
+        ),
+        (
+            _one({"toolResult": {"content": [{"text": "sunny"}]}}),
+            "messages[1].content[0].toolResult needs role user and toolUseId",
+        ),
+        (
+            _one({"document": {"format": "pdf", "name": "d", "source": {"s3Location": {"uri": "s3://b/d.pdf"}}}}),
+            "document.source must carry bytes (s3Location is not supported by this gateway)",
+        ),
         ({"messages": [USER], "toolConfig": "weather"}, "toolConfig.tools must be a list"),
         ({"messages": [USER], "toolConfig": {"tools": ["weather"]}}, "toolConfig.tools[0].toolSpec.name is required"),
         (

@@ -214,6 +214,7 @@ def test_a_blob_whose_length_is_not_a_multiple_of_four_is_not_base64() -> None:
 def test_gateway_errors_map_to_bedrock_exceptions(error: GatewayError, expected: tuple[int, str, str]) -> None:
     mapped = from_gateway_error(error)
     assert (mapped.status, mapped.error_type, mapped.message) == expected
+    assert str(mapped) == expected[2]  # what a traceback or log line shows of it
 
 
 def test_litellm_unreachable_is_service_unavailable_and_logged(caplog: pytest.LogCaptureFixture) -> None:

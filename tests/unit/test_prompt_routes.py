@@ -321,3 +321,16 @@ def test_a_prompt_arn_has_the_key_checked_before_the_body(fetched: list[PromptRe
     response = client.post(f"/bedrock/model/{ARN}/converse", json=body, headers={"Authorization": "Bearer sk-unknown"})
     assert (response.status_code, response.headers["x-amzn-errortype"]) == (403, "AccessDeniedException")
     assert litellm.key_questions == 1 and fetched == []
+
+
+def test_a_converse_prompt_turn_without_variables_is_a_400_naming_them(
+    fetched: list[PromptRef], litellm: FakeLiteLLM
+) -> None:
+    client = TestClient(bedrock_app(litellm=litellm.client()))
+    response = client.post(f"/bedrock/model/{ARN}/converse", json={}, headers={"Authorization": "Bearer sk-alice"})
+    assert (response.status_code, response.headers["x-amzn-errortype"]) == (400, "ValidationException")
+    assert response.json() == {
+        "message": f"Prompt variables do not match prompt {ARN} (missing: team, topic). "
+        "The prompt expects: team, topic."
+    }
+    assert litellm.chats == []
