@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from gateway_core.errors import InvalidRequestError
+from gateway_core.history import cursor
 from gateway_core.history.cursor import open_token, seal_token
 from gateway_core.history.sizes import message_cost
 
@@ -31,3 +32,9 @@ def test_a_message_costs_its_larger_served_shape_as_a_json_string() -> None:
     # OpenAI: {"role":"user","content":"hi"} is 30 characters, 40 as a JSON string (8 quotes escaped, 2 added);
     # Converse: {"messages":[{"role":"user","content":[{"text":"hi"}]}],"system":[]} is 68, 84 (14 escaped, 2).
     assert message_cost({"role": "user", "content": "hi"}) == 84
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00", b"\x00\x01", b"\x00\x00\x17", b"\xff\xfe\xfd\xfc"])
+def test_unpadded_base64url_round_trips_whatever_its_last_character(data: bytes) -> None:
+    # b"\x00\x00\x17" encodes as "AAAX": a strip of anything but "=" would eat its last character
+    assert cursor._unb64(cursor._b64(data)) == data

@@ -189,7 +189,7 @@ def test_converse_rendering_of_unusual_content_parts() -> None:
         {"type": "text"},  # a text part without its text
         7,  # neither: kept as its JSON
         {"type": "image_url", "image_url": {"url": "data:image/png,QUJD"}},  # not base64: not an image
-        {"type": "image_url", "image_url": {"url": "data:image/png;name=a;base64,QU;base64,JD"}},  # the first marker
+        {"type": "image_url", "image_url": {"url": "data:image/png;name=a;x=y;base64,QU;base64,JD"}},  # 1st marker
         file_without_data,
         {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE"}},  # no filename
     ]
@@ -219,6 +219,18 @@ def test_only_thinking_blocks_become_reasoning_in_the_converse_rendering() -> No
         {"reasoningContent": {"reasoningText": {"text": "unsigned"}}},
         {"text": "done"},
     ]
+
+
+def test_developer_text_is_system_text_and_empty_content_no_block() -> None:
+    call = {"id": "t1", "function": {"name": "f", "arguments": "{}"}}
+    history = [
+        {"role": "developer", "content": "be brief"},
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+    ]
+    converse = openai_to_converse_history(history)
+    assert converse["system"] == [{"text": "be brief"}]
+    assert converse["messages"][1]["content"] == [{"toolUse": {"toolUseId": "t1", "name": "f", "input": {}}}]
 
 
 def test_a_message_is_stored_as_utf_8_json_not_escaped(store: SessionStore, history_table: Any) -> None:
