@@ -163,6 +163,16 @@ def test_a_streamed_turn_stores_its_reasoning_joined(gateway: Gateway) -> None:
     assert gateway.store.messages(session_id) == [ONE, TWO, HELLO, ONE, answer]
 
 
+def test_a_streamed_turn_stores_its_model_and_new_system_prompt(gateway: Gateway) -> None:
+    session_id = start_session(gateway)
+    newer = {"role": "system", "content": "Be briefer."}
+    body = {"model": "m2", "stream": True, "session_id": session_id, "messages": [newer, ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 200 and sse_data(response.content)[-1] == "[DONE]"
+    stored = gateway.store.get(session_id)
+    assert stored is not None and (stored.model, stored.system) == ("m2", [newer])
+
+
 def test_a_failed_answer_is_relayed_and_stores_nothing(gateway: Gateway) -> None:
     gateway.litellm.status, gateway.litellm.error = 429, {"error": {"message": "rate limited", "code": "429"}}
     body = {"model": "m", "enable_history": True, "messages": [ONE]}

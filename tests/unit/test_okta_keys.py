@@ -103,10 +103,33 @@ def test_a_mislabelled_key_verifies_rs256_tokens() -> None:
             "issuer_config",
         ),
         (ISSUER, "not.a.jwt", "The token is not a well-formed JWT", "malformed"),
+        (
+            ISSUER,
+            jwt.encode({"sub": "x"}, "a-shared-secret-of-32-bytes-long", algorithm="HS256", headers={"kid": "k"}),
+            "Token algorithm 'HS256' is not allowed",
+            "algorithm",
+        ),
+        (
+            ISSUER,
+            jwt.encode({"sub": "x"}, KEY, algorithm="RS256", headers={"kid": ""}),
+            "The token names no signing key (kid)",
+            "unknown_key",
+        ),
+        (  # every claim the gateway relies on is required: here iat is missing
+            ISSUER,
+            jwt.encode(
+                {"iss": ISSUER, "aud": "api://default", "sub": "x", "exp": 4_000_000_000},
+                KEY,
+                algorithm="RS256",
+                headers={"kid": "k"},
+            ),
+            'Invalid token: Token is missing the "iat" claim',
+            "missing_claim",
+        ),
     ],
 )
 def test_refusals_before_any_key_is_fetched(issuer: str, token: str, message: str, reason: str) -> None:
-    cache = Documents({}, issuer=issuer)
+    cache = Documents({DISCOVERY: (404, {}), f"{ISSUER}/v1/keys": (200, {"keys": [jwk("k")]})}, issuer=issuer)
     with pytest.raises(TokenRejected) as rejected:
         asyncio.run(verify_token(token, cache))
     assert (str(rejected.value), rejected.value.reason) == (message, reason)

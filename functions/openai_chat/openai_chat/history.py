@@ -41,7 +41,7 @@ async def chat_with_history(
     *,
     model: str | None,
     stream: bool,
-    strip_usage: bool = False,
+    strip_usage: bool,
 ) -> Response:
     response = await client.send(upstream)
     if response.status_code != 200:
