@@ -233,6 +233,20 @@ def test_developer_text_is_system_text_and_empty_content_no_block() -> None:
     assert converse["messages"][1]["content"] == [{"toolUse": {"toolUseId": "t1", "name": "f", "input": {}}}]
 
 
+def test_every_system_message_joins_the_system_text_and_an_empty_turn_is_skipped() -> None:
+    history = [
+        {"role": "system", "content": "a"},
+        {"role": "system", "content": "b"},
+        {"role": "user", "content": ""},
+        {"role": "user", "content": "q"},
+    ]
+    converse = openai_to_converse_history(history)
+    assert converse == {
+        "system": [{"text": "a"}, {"text": "b"}],
+        "messages": [{"role": "user", "content": [{"text": "q"}]}],
+    }
+
+
 def test_a_message_is_stored_as_utf_8_json_not_escaped(store: SessionStore, history_table: Any) -> None:
     """DynamoDB counts an item's bytes (400 KB at most): "é" is 2 bytes as UTF-8, 6 as \\u00e9."""
     store.append("s", "user:ann", [{"role": "user", "content": "café"}], create=True, model="m", system=None)

@@ -173,6 +173,31 @@ def test_a_streamed_turn_stores_its_model_and_new_system_prompt(gateway: Gateway
     assert stored is not None and (stored.model, stored.system) == ("m2", [newer])
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_history_turns_tokens_reach_the_metrics(
+    gateway: Gateway, stream: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = {"model": "m", "stream": stream, "enable_history": True, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    request_id = response.headers["x-gateway-request-id"]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (line,) = [doc for doc in emf if doc["request_id"] == request_id]
+    assert (line["InputTokens"], line["OutputTokens"]) == ([3.0], [2.0])
+
+
+def test_a_streamed_turn_keeps_the_usage_chunk_the_caller_asked_for(gateway: Gateway) -> None:
+    body = {
+        "model": "m",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "enable_history": True,
+        "messages": [ONE],
+    }
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    *_, usage, done = sse_data(response.content)
+    assert (usage["usage"], done) == ({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, "[DONE]")
+
+
 def test_a_failed_answer_is_relayed_and_stores_nothing(gateway: Gateway) -> None:
     gateway.litellm.status, gateway.litellm.error = 429, {"error": {"message": "rate limited", "code": "429"}}
     body = {"model": "m", "enable_history": True, "messages": [ONE]}

@@ -239,3 +239,16 @@ def test_the_prompt_cache_never_holds_more_than_its_limit(
     for version in (1, 2, 3):
         render(f"{ARN}:{version}", {"who": {"text": "a"}})
     assert len(prompts._cache) <= 2 and len(fetched) == 3
+
+
+@pytest.mark.parametrize(
+    ("model", "is_arn"),
+    [
+        ("arn:aws:bedrock:us-east-1:123456789012:prompt/ABCDEFGHIJ", True),
+        ("arn:aws:bedrock:us-east-1:123456789012:foundation-model/x", False),
+        ("team:prompt/x", False),  # not an ARN, whatever it contains
+        (None, False),
+    ],
+)
+def test_only_a_prompt_arn_is_a_prompt_arn(model: Any, is_arn: bool) -> None:
+    assert prompts.is_prompt_arn(model) is is_arn
