@@ -12,6 +12,7 @@ import pytest
 from chat_history.app import create_app
 from gateway_core import identity
 from gateway_core.history import cursor
+from gateway_core.history.sizes import converse_cost, openai_cost
 from gateway_core.history.store import SessionStore, get_store
 from gateway_core.http import LiteLLMClient
 from gateway_core.settings import get_settings
@@ -143,3 +144,19 @@ def test_a_session_listing_gives_50_by_default(client: TestClient) -> None:
     page = _post(client, "/session-ids", "sk-alice", {}).json()
     rest = _post(client, "/session-ids", "sk-alice", {"next_token": page["next_token"]}).json()
     assert (len(page["session_ids"]), len(rest["session_ids"]), rest["next_token"]) == (50, 1, None)
+
+
+@pytest.mark.parametrize(("path", "cost"), [("/chat-history", openai_cost), ("/bedrock/chat-history", converse_cost)])
+def test_a_page_is_budgeted_in_the_shape_it_is_served_in(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, path: str, cost: object
+) -> None:
+    budgets: list[object] = []
+    page = SessionStore.page
+
+    def recorded(self: SessionStore, *args: Any, **kwargs: Any) -> Any:
+        budgets.append(kwargs.get("cost"))
+        return page(self, *args, **kwargs)
+
+    monkeypatch.setattr(SessionStore, "page", recorded)
+    assert _post(client, path, "sk-alice", {"session_id": "s1"}).status_code == 200
+    assert budgets == [cost]

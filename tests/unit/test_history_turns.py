@@ -8,6 +8,7 @@ LiteLLM is faked in process (``tests.unit.fake_litellm``); DynamoDB is moto's.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from gateway_core.history import store as store_module
 from gateway_core.history.records import SessionItem
 from openai_chat.app import create_app as openai_app
 from pynamodb.exceptions import QueryError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 from starlette.testclient import TestClient
 
 from tests.unit.conftest import Gateway
@@ -196,6 +199,32 @@ def test_a_streamed_turn_keeps_the_usage_chunk_the_caller_asked_for(gateway: Gat
     response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
     *_, usage, done = sse_data(response.content)
     assert (usage["usage"], done) == ({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, "[DONE]")
+
+
+def test_a_stream_whose_connection_drops_ends_with_the_error_and_stores_nothing(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session_id = start_session(gateway)
+    hel, *_ = sse_chunks(["Hel"])
+
+    async def cut(request: Request) -> Response:
+        async def events() -> AsyncIterator[bytes]:
+            yield f"data: {json.dumps(hel)}\n\n".encode()
+            raise RuntimeError("the connection dropped")  # the in-process transport's dropped connection
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    monkeypatch.setattr(gateway.litellm, "_chat", cut)
+    body = {"model": "m", "stream": True, "session_id": session_id, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    failure = {
+        "message": "LiteLLM is unreachable (ServerDisconnectedError)",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_unavailable",
+    }
+    assert sse_data(response.content) == [{**hel, "session_id": session_id}, {"error": failure}]  # no [DONE]
+    assert gateway.store.messages(session_id) == [ONE, TWO, HELLO]
 
 
 def test_a_failed_answer_is_relayed_and_stores_nothing(gateway: Gateway) -> None:
