@@ -21,7 +21,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 progress = awk -v name=$(1) -v total=$$(grep -c '==' $(2)) '/^Collecting /{n++; printf "[%s %d/%d] %s\n", name, n, total, $$2; fflush(); next} /^Installing collected/{printf "[%s] unpacking %d packages\n", name, total; fflush(); next} /^Successfully installed/{printf "[%s] installed\n", name; fflush(); next} /(^Looking in |is ignored: it is neither a file nor a directory)/{next} /^ *(Processing|Downloading|Using cached|Obtaining|Requirement already|Preparing|Building|Created wheel|Stored in|Attempting|Found existing|Uninstalling|Successfully uninstalled|Getting requirements|Installing build)/{next} {print; fflush()}'
 
-.PHONY: install dev timing test test-unit mutation mutation-sample check-infra lambda-check smoke bench lint lock litellm-image clean
+.PHONY: install dev timing test test-unit mutation mutation-sample mutation-breaks check-infra lambda-check smoke bench lint lock litellm-image clean
 
 install: $(VENV)/.installed $(LITELLM_VENV)/.installed $(JS_CLIENTS)/node_modules/.installed
 
@@ -121,6 +121,12 @@ mutation: $(VENV)/.installed
 
 mutation-sample: $(VENV)/.installed
 	$(VENV)/bin/python -m mutation --sample --children $(MUTATION_CHILDREN)
+
+# Issue 12's five hand-made breakages (an ownership check, the turn composition, a stream-path
+# translation, the overhead header, the prompt cache TTL), each alone in a scratch copy: the unit
+# suite must fail on every one (mutation/breaks.py).
+mutation-breaks: $(VENV)/.installed
+	$(VENV)/bin/python -m mutation.breaks
 
 # The project's own rules (pyproject.toml): ruff everywhere, mypy --strict on what ships to Lambda.
 lint: $(VENV)/.installed

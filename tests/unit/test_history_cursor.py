@@ -1,9 +1,14 @@
-"""next_token's encoding and what a stored message costs, at their edges (the routes' tests page
+"""next_token's key and encoding, and what a stored message costs, at their edges (the routes' tests page
 through real listings; these pin the padding and size arithmetic a listing rarely reaches)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+
 import pytest
+from gateway_core import secrets
 from gateway_core.errors import InvalidRequestError
 from gateway_core.history import cursor
 from gateway_core.history.cursor import open_token, seal_token
@@ -38,3 +43,26 @@ def test_a_message_costs_its_larger_served_shape_as_a_json_string() -> None:
 def test_unpadded_base64url_round_trips_whatever_its_last_character(data: bytes) -> None:
     # b"\x00\x00\x17" encodes as "AAAX": a strip of anything but "=" would eat its last character
     assert cursor._unb64(cursor._b64(data)) == data
+
+
+def test_the_token_key_is_the_master_keys_hmac_so_every_instance_and_release_shares_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Derived, not random: a token one function instance (or the release before a deploy) issued
+    opens on every other; the purpose string keeps it apart from any other use of the master key."""
+    monkeypatch.setattr(secrets, "_value", "sk-master")
+    monkeypatch.setattr(cursor, "_fallback_key", b"\x00" * 32)  # another process's random fallback
+    derived = asyncio.run(cursor.token_key())
+    assert derived == hmac.new(b"sk-master", b"gateway next_token v1", hashlib.sha256).digest()
+
+
+def test_a_rotated_master_key_voids_earlier_tokens_and_without_one_a_process_key_signs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(secrets, "_value", "sk-old")
+    token = seal_token(asyncio.run(cursor.token_key()), {"pk": "S#s"}, "user:ann")
+    monkeypatch.setattr(secrets, "_value", "sk-new")
+    with pytest.raises(InvalidRequestError, match="^next_token is not valid$"):
+        open_token(asyncio.run(cursor.token_key()), token, "user:ann")
+    monkeypatch.setattr(secrets, "_value", "")
+    assert asyncio.run(cursor.token_key()) == cursor._fallback_key

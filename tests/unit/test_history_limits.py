@@ -18,7 +18,7 @@ import pytest
 from gateway_core.errors import InvalidRequestError, ServiceUnavailableError
 from gateway_core.history import store as store_module
 from gateway_core.history.cursor import open_token, seal_token
-from gateway_core.history.records import MessageItem
+from gateway_core.history.records import MessageItem, SessionItem
 from gateway_core.history.sizes import LAMBDA_RESPONSE_LIMIT, converse_cost, message_cost, openai_cost
 from gateway_core.history.store import SessionStore
 from pynamodb.connection import Connection
@@ -174,6 +174,45 @@ def test_delete_reads_consistently_and_removes_every_item_across_pages(store: Se
     assert len(_items("s1")) > 12
     assert store.delete("s1") == 6
     assert _items("s1") == []
+
+
+def test_delete_asks_for_a_consistent_read_of_the_keys_only(store: SessionStore) -> None:
+    """An eventual read could miss a turn written a moment before the delete and leave its items
+    behind (moto always reads consistently: the Query botocore sends shows it), and the delete needs
+    nothing but the keys."""
+    _start(store)
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    events = MessageItem._get_connection().connection.client.meta.events
+    events.register("provide-client-params.dynamodb.Query", record)
+    try:
+        assert store.delete("s1") == 1
+    finally:
+        events.unregister("provide-client-params.dynamodb.Query", record)
+    [query] = sent
+    names = sorted(query["ExpressionAttributeNames"][n] for n in query["ProjectionExpression"].split(", "))
+    assert (query["ConsistentRead"], names) == (True, ["pk", "sk"])
+
+
+@pytest.mark.parametrize("refusing", ["session", "messages"])
+def test_a_delete_the_table_refuses_is_unavailable(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch, refusing: str
+) -> None:
+    _start(store)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise PynamoDBException("throughput exceeded")
+
+    if refusing == "session":
+        monkeypatch.setattr(SessionItem, "delete", refused)
+    else:
+        monkeypatch.setattr(MessageItem, "batch_write", refused)
+    with pytest.raises(ServiceUnavailableError) as failed:
+        store.delete("s1")
+    assert failed.value.message == "Chat history is unavailable"
 
 
 # -- next_token ---------------------------------------------------------------------------------

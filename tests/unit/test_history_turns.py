@@ -8,6 +8,7 @@ LiteLLM is faked in process (``tests.unit.fake_litellm``); DynamoDB is moto's.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from botocore.eventstream import EventStreamBuffer
 from gateway_core.errors import ServiceUnavailableError
 from gateway_core.history import store as store_module
 from gateway_core.history.records import SessionItem
+from gateway_core.settings import get_settings
 from openai_chat.app import create_app as openai_app
 from pynamodb.exceptions import QueryError
 from starlette.testclient import TestClient
@@ -72,6 +74,13 @@ def test_a_new_session_sends_the_request_as_is_and_stores_the_whole_turn(gateway
     session = gateway.store.get(session_id)
     assert (session.owner, session.system) == ("user:alice", [SYSTEM])
     assert gateway.store.messages(session_id) == [ONE, TWO, HELLO]
+
+
+def test_every_new_session_gets_its_own_random_id(gateway: Gateway) -> None:
+    first, second = start_session(gateway), start_session(gateway)
+    assert first != second
+    assert all(uuid.UUID(session_id).version == 4 for session_id in (first, second))
+    assert gateway.store.messages(first) == gateway.store.messages(second) == [ONE, TWO, HELLO]
 
 
 def test_a_continued_turn_sends_the_history_first_and_stores_every_new_message(gateway: Gateway) -> None:
@@ -451,6 +460,41 @@ def test_enable_history_that_is_not_a_boolean_is_a_400_naming_it(gateway: Gatewa
         "enable_history",
     )
     assert gateway.litellm.chats == []
+
+
+@pytest.mark.parametrize("session_id", [5, True, ["alices"], "", "   "])
+def test_a_session_id_that_is_not_a_non_empty_string_is_a_400_on_both_routes(gateway: Gateway, session_id: Any) -> None:
+    alices_session(gateway)
+    body = {"model": "m", "session_id": session_id, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (
+        "session_id must be a non-empty string",
+        "session_id",
+    )
+    converse = {**CONVERSE, "additionalModelRequestFields": {"session_id": session_id}}
+    response = bedrock(gateway).post("/bedrock/model/m/converse", json=converse, headers=auth("sk-alice"))
+    assert (response.status_code, response.headers["x-amzn-ErrorType"]) == (400, "ValidationException")
+    assert response.json() == {"message": "session_id must be a non-empty string"}
+    assert gateway.litellm.chats == []
+
+
+def test_history_on_a_gateway_without_a_history_table_is_a_400_saying_so(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session_id = start_session(gateway)
+    monkeypatch.delenv("GATEWAY_HISTORY_TABLE")
+    get_settings.cache_clear()
+    said = "Chat history is not enabled on this gateway (no history table configured)"
+    body = {"model": "m", "enable_history": True, "messages": [ONE]}
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert (response.status_code, response.json()["error"]["message"]) == (400, said)
+    converse = {**CONVERSE, "additionalModelRequestFields": {"session_id": session_id}}
+    response = bedrock(gateway).post("/bedrock/model/m/converse", json=converse, headers=auth("sk-alice"))
+    assert (response.status_code, response.json()) == (400, {"message": said})
+    response = gateway.history.post("/chat-history", json={"session_id": session_id}, headers=auth("sk-alice"))
+    assert (response.status_code, response.json()["error"]["message"]) == (400, said)
+    assert len(gateway.litellm.chats) == 1  # the first turn's only
 
 
 def test_a_listing_the_table_refuses_is_a_503(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:

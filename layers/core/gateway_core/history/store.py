@@ -367,9 +367,11 @@ class SessionStore:
         try:
             SessionItem(pk, SESSION_SK).delete()
             with MessageItem.batch_write() as batch:
-                for item in MessageItem.query(pk, consistent_read=True, attributes_to_get=["pk", "sk", "turn_items"]):
+                for item in MessageItem.query(pk, consistent_read=True, attributes_to_get=["pk", "sk"]):
                     batch.delete(item)
-                    if item.sk.startswith("M#") and item.turn_items is None and item.sk.endswith("#00"):
+                    # One part 0 per message; no other key ends so (SESSION, a commit record's
+                    # M#<µs>#<turn>, whose turn is hex without a "#").
+                    if item.sk.endswith("#00"):
                         deleted += 1
         except PynamoDBException as exc:
             raise ServiceUnavailableError("Chat history is unavailable") from exc

@@ -48,8 +48,7 @@ log = logging.getLogger("gateway")
 
 @dataclass(frozen=True)
 class HistoryRequest:
-    enable: bool
-    session_id: str | None
+    session_id: str | None  # None: a new session (enable_history); else the session to continue
 
     @classmethod
     def pop_from(cls, fields: dict[str, Any]) -> HistoryRequest | None:
@@ -61,7 +60,7 @@ class HistoryRequest:
             raise InvalidRequestError("session_id must be a non-empty string", param="session_id")
         if not enable and session_id is None:
             return None
-        return cls(bool(enable), session_id)
+        return cls(session_id)
 
 
 def _require_history() -> None:
