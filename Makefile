@@ -68,6 +68,7 @@ dev:
 test: install $(CLAUDE_CODE)/node_modules/.installed lint check-infra
 	$(VENV)/bin/python -m pytest
 	$(MAKE) mutation-sample MUTATION_CHILDREN=2
+	$(MAKE) mutation-breaks
 
 # Everything that proves template.yaml offline (cfn-lint on source and translation runs in pytest).
 # checkov scans the SAM source, where every skip is justified inline, and the translation; there
@@ -124,7 +125,7 @@ mutation-sample: $(VENV)/.installed
 
 # Issue 12's five hand-made breakages (an ownership check, the turn composition, a stream-path
 # translation, the overhead header, the prompt cache TTL), each alone in a scratch copy: the unit
-# suite must fail on every one (mutation/breaks.py).
+# suite must fail on every one (mutation/breaks.py; make test runs it).
 mutation-breaks: $(VENV)/.installed
 	$(VENV)/bin/python -m mutation.breaks
 
