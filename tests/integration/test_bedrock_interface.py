@@ -275,10 +275,20 @@ def test_guardrail_config_is_refused_not_dropped(brt: Any) -> None:
     assert "guardrail" in error.response["Error"]["Message"]
 
 
-def test_bad_key_is_access_denied(stack: LocalStack) -> None:
-    error = _error(lambda: hook_client(stack, key="sk-wrong").converse(modelId="fake-gpt", messages=HELLO))
-    assert error.response["Error"]["Code"] == "AccessDeniedException"
-    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+def test_bad_key_is_access_denied_in_the_same_words_whoever_checks_it(stack: LocalStack) -> None:
+    """LiteLLM refuses the key on a plain call; the gateway checks it first on a history turn."""
+    client = hook_client(stack, key="sk-wrong")
+    refused = [
+        _error(lambda: client.converse(modelId="fake-gpt", messages=HELLO)),
+        _error(
+            lambda: client.converse(
+                modelId="fake-gpt", messages=HELLO, additionalModelRequestFields={"enable_history": True}
+            )
+        ),
+    ]
+    assert [(e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]) for e in refused] == [
+        (403, {"Code": "AccessDeniedException", "Message": "The security token included in the request is invalid."})
+    ] * 2
 
 
 def test_unknown_model_is_resource_not_found(brt: Any) -> None:

@@ -237,7 +237,7 @@ def test_a_history_turn_checks_the_key_before_anything_else() -> None:
         "/bedrock/model/m/converse", json=body, headers=KEY
     )
     assert (response.status_code, response.headers["x-amzn-errortype"]) == (403, "AccessDeniedException")
-    assert response.json() == {"message": "Invalid, expired or blocked API key"}
+    assert response.json() == {"message": "The security token included in the request is invalid."}
 
 
 def test_prompt_variables_without_a_prompt_arn_are_refused() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "GatewayError",
+    "InvalidKeyError",
     "InvalidRequestError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -55,6 +56,10 @@ class AuthenticationError(GatewayError):
     status_code = 401
     openai_type = "authentication_error"
     code = "invalid_api_key"
+
+
+class InvalidKeyError(AuthenticationError):
+    """A key LiteLLM does not accept (unknown, expired, blocked): Bedrock routes say it in Bedrock's words."""
 
 
 class PermissionDeniedError(GatewayError):

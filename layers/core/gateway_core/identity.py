@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from gateway_core.errors import AuthenticationError, UpstreamUnavailableError
+from gateway_core.errors import AuthenticationError, InvalidKeyError, UpstreamUnavailableError
 from gateway_core.http import litellm_client
 from gateway_core.priority import metadata_priority
 from gateway_core.request_record import note_team
@@ -96,7 +96,7 @@ async def identify(request: Request, *, fresh: bool = False) -> Caller:
     _cache.pop(token_hash, None)
     status, info = await litellm_client(request).call("GET", "/key/info", token=token)
     if status in {400, 401, 403, 404}:
-        raise AuthenticationError("Invalid, expired or blocked API key")
+        raise InvalidKeyError("Invalid, expired or blocked API key")
     if status != 200 or not isinstance(info, dict):
         raise UpstreamUnavailableError(f"LiteLLM could not validate the key (HTTP {status})")
     caller = _caller_from(info, token_hash)

@@ -17,6 +17,7 @@ from gateway_core.app_support import ErrorHandler
 from gateway_core.errors import (
     AuthenticationError,
     GatewayError,
+    InvalidKeyError,
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
@@ -69,6 +70,8 @@ def from_gateway_error(error: GatewayError) -> BedrockError:
         return BedrockError(400, "ValidationException", error.message)
     if isinstance(error, PayloadTooLargeError):
         return BedrockError(413, "ValidationException", error.message)
+    if isinstance(error, InvalidKeyError):  # the same words as when LiteLLM refuses the key on the chat call
+        return BedrockError(403, "AccessDeniedException", INVALID_KEY_WORDS)
     if isinstance(error, (AuthenticationError, PermissionDeniedError)):
         return BedrockError(403, "AccessDeniedException", error.message)
     if isinstance(error, NotFoundError):
@@ -93,6 +96,7 @@ _ROUTE_PREFIX = re.compile(r"^(?:/v1)?/(?:chat/completions|messages|embeddings|u
 _EXCEPTION_PREFIX = re.compile(r"\blitellm\.\w+:\s*")
 _INVALID_MODEL = re.compile(r"invalid model name passed in model=(\S+?)\.?(?:\s|$)", re.IGNORECASE)
 _MODEL_NOT_ALLOWED = ("not allowed to access model", "team not allowed to access model", "key not allowed")
+INVALID_KEY_WORDS = "The security token included in the request is invalid."  # Bedrock's words for a bad credential
 _INVALID_KEY = ("invalid proxy server token", "no api key passed in", "invalid api key", "authentication error")
 
 
@@ -105,7 +109,7 @@ def bedrock_message(status: int, message: str) -> str:
     if status in {401, 403} and any(marker in lowered for marker in _MODEL_NOT_ALLOWED):
         return "You don't have access to the model with the specified model ID."
     if status == 401 and any(marker in lowered for marker in _INVALID_KEY):
-        return "The security token included in the request is invalid."
+        return INVALID_KEY_WORDS
     return _EXCEPTION_PREFIX.sub("", _ROUTE_PREFIX.sub("", message.strip())).strip()
 
 
