@@ -130,6 +130,30 @@ def _litellm_variants(stack: BenchStack, key: str, rounds: int, requests: int) -
     return litellm_cost.table(runs, load), report
 
 
+def _relay(stack: BenchStack, key: str, rounds: int, baseline: str | None) -> tuple[list[str], dict[str, Any]]:
+    """Section 1c (bench/relay.py), with REV's functions beside today's when a baseline is given."""
+    relays = relay.start(stack.gateway_process(), stack.fake, str(stack.data_dir / "logs"), baseline)
+    try:
+        runs = asyncio.run(relay.measure(relays, stack.fake, key, relay.ROUNDS_PER_ROUND * rounds))
+    finally:
+        relays.stop()
+    lines = relay.table(runs, relay.ROUNDS_PER_ROUND * rounds, baseline)
+    return lines, {m: {n: latency.summary(v) for n, v in r.items()} for m, r in runs.items()}
+
+
+def _only_relay(rounds: int, baseline: str | None) -> int:
+    """Section 1c alone (a few minutes): the stack for its fake provider, key and environment."""
+    print(f"# Our relay alone\n\n{os.cpu_count()} cores, commit {_commit()}\n", flush=True)
+    stack = start_stack()
+    try:
+        lines, _ = _relay(stack, _generate_key(stack), rounds, baseline)
+        print("\n".join(lines), flush=True)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
 def _generate_key(stack: BenchStack, **limits: float) -> str:
     key: str = httpx.post(
         f"{stack.litellm}/key/generate",
@@ -160,10 +184,16 @@ def main() -> int:
     parser.add_argument(
         "--only-litellm-variants", action="store_true", help="run 6b alone (LiteLLM's config variants, A/B)"
     )
+    parser.add_argument("--only-relay", action="store_true", help="run 1c alone (our relay, fake provider upstream)")
+    parser.add_argument(
+        "--relay-baseline", metavar="REV", help="measure 1c's functions as at git revision REV too, in the same rounds"
+    )
     args = parser.parse_args()
     rounds, requests = (50, 200) if args.quick else (300, 800)
     if args.only_litellm_variants:
         return _only_litellm_variants(rounds, requests)
+    if args.only_relay:
+        return _only_relay(rounds, args.relay_baseline)
 
     print("# Gateway benchmark", flush=True)
     report: dict[str, Any] = {
@@ -191,13 +221,8 @@ def main() -> int:
         key = _generate_key(stack)
         lines, report["latency"] = asyncio.run(_requests(stack, key, rounds, requests))
         print("\n".join(lines), flush=True)
-        relays = relay.start(stack.gateway_process(), stack.fake, str(stack.data_dir / "logs"))
-        try:
-            relay_runs = asyncio.run(relay.measure(relays, stack.fake, key, relay.ROUNDS_PER_ROUND * rounds))
-        finally:
-            relays.stop()
-        print("\n".join(relay.table(relay_runs, relay.ROUNDS_PER_ROUND * rounds)), flush=True)
-        report["relay"] = {m: {n: latency.summary(v) for n, v in r.items()} for m, r in relay_runs.items()}
+        lines, report["relay"] = _relay(stack, key, rounds, args.relay_baseline)
+        print("\n".join(lines), flush=True)
         if not args.no_litellm_variants:
             lines, report["litellm_variants"] = _litellm_variants(stack, key, rounds // 3, requests // 4)
             print("\n".join(lines), flush=True)

@@ -11,13 +11,23 @@ does). Three more processes, with the stack gateway's environment:
 Interleaved round by round against the fake provider direct: "function" minus "fake direct" is
 what the function path adds, "stand-in" minus "function" is the stand-in's share, which AWS
 replaces with API Gateway.
+
+``--relay-baseline REV`` adds both functions as they were at git revision REV (their layer, their
+run.sh), started the same way beside today's and measured in the same rounds: a change's before and
+after on one machine in one run, where two runs minutes apart differ by more than the change.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 import sys
-from dataclasses import dataclass
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
 
 import psutil
 
@@ -41,16 +51,20 @@ class RelayProcesses:
     openai: str
     bedrock: str
     children: list[Child]
+    baseline: dict[str, str] = field(default_factory=dict)  # "OpenAI"/"Converse" -> URL of REV's function
+    scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def stop(self) -> None:
         for child in self.children:
             child.stop()
+        if self.scratch is not None:
+            self.scratch.cleanup()
 
 
-def run_sh_argv(function: str, port: int) -> list[str]:
+def run_sh_argv(function: str, port: int, root: Path = REPO_ROOT) -> list[str]:
     """The command ``functions/<function>/run.sh`` execs (its uvicorn options, as deployed), on
     ``port``, with this interpreter and the function's code on sys.path."""
-    script = (REPO_ROOT / "functions" / function / "run.sh").read_text()
+    script = (root / "functions" / function / "run.sh").read_text()
     (line,) = [line for line in script.splitlines() if line.startswith("exec python -m uvicorn ")]
     words = shlex.split(line)[2:]  # python -m uvicorn ...
     at = words.index("--port")
@@ -58,27 +72,50 @@ def run_sh_argv(function: str, port: int) -> list[str]:
     return [sys.executable, *words[:-1], "--port", str(port), "--app-dir", f"functions/{function}", words[-1]]
 
 
-def start(gateway: psutil.Process, fake_url: str, logs_dir: str) -> RelayProcesses:
+def _checkout(revision: str, into: Path) -> None:
+    """The layer and the functions as they were at ``revision`` (git archive: no work tree touched)."""
+    archive = subprocess.run(  # noqa: S603 (our own command)
+        ["git", "-C", str(REPO_ROOT), "archive", revision, "layers", "functions"],  # noqa: S607
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+
+
+def start(gateway: psutil.Process, fake_url: str, logs_dir: str, baseline: str | None = None) -> RelayProcesses:
     env = {**gateway.environ(), "GATEWAY_LITELLM_BASE_URL": fake_url}
-    ports = {name: free_port() for name in ("stand-in", "openai", "bedrock")}
-    argvs = {
-        "stand-in": [sys.executable, "-m", "local.gateway", "--port", str(ports["stand-in"])],
-        "openai": run_sh_argv("openai_chat", ports["openai"]),
-        "bedrock": run_sh_argv("bedrock_runtime", ports["bedrock"]),
+    names = ["stand-in", "openai", "bedrock"] + (["before-openai", "before-bedrock"] if baseline else [])
+    ports = {name: free_port() for name in names}
+    scratch = tempfile.TemporaryDirectory(prefix="relay-baseline-") if baseline else None
+    # name -> (argv, cwd, env): REV's functions run from the scratch tree, its layer first on sys.path.
+    commands = {
+        "stand-in": ([sys.executable, "-m", "local.gateway", "--port", str(ports["stand-in"])], REPO_ROOT, env),
+        "openai": (run_sh_argv("openai_chat", ports["openai"]), REPO_ROOT, env),
+        "bedrock": (run_sh_argv("bedrock_runtime", ports["bedrock"]), REPO_ROOT, env),
     }
+    if baseline and scratch is not None:
+        root = Path(scratch.name)
+        _checkout(baseline, root)
+        before_env = {**env, "PYTHONPATH": os.pathsep.join([str(root / "layers" / "core"), env.get("PYTHONPATH", "")])}
+        for name, function in (("before-openai", "openai_chat"), ("before-bedrock", "bedrock_runtime")):
+            commands[name] = (run_sh_argv(function, ports[name], root), root, before_env)
     children: list[Child] = []
     try:
-        for name, argv in argvs.items():
-            children.append(spawn(f"relay-{name}", argv, env, REPO_ROOT / logs_dir, cwd=REPO_ROOT))
+        for name, (argv, cwd, child_env) in commands.items():
+            children.append(spawn(f"relay-{name}", argv, child_env, REPO_ROOT / logs_dir, cwd=cwd))
         for child, port in zip(children, ports.values(), strict=True):
             if not wait_http(f"http://127.0.0.1:{port}/health", 120, child.alive):
                 raise RuntimeError(f"{child.name} did not start:\n{child.relevant_lines()}")
     except BaseException:
         for child in children:
             child.stop()
+        if scratch is not None:
+            scratch.cleanup()
         raise
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    return RelayProcesses(url["stand-in"], url["openai"], url["bedrock"], children)
+    before = {"OpenAI": url["before-openai"], "Converse": url["before-bedrock"]} if baseline else {}
+    return RelayProcesses(url["stand-in"], url["openai"], url["bedrock"], children, before, scratch)
 
 
 def targets(relay: RelayProcesses, fake_url: str, key: str, *, stream: bool = False) -> list[latency.Target]:
@@ -86,13 +123,19 @@ def targets(relay: RelayProcesses, fake_url: str, key: str, *, stream: bool = Fa
     chat = {**latency.CHAT, "stream": True} if stream else latency.CHAT
     converse = "/bedrock/model/fake-gpt/converse" + ("-stream" if stream else "")
     suffix = "Stream" if stream else ""
-    return [
+    found = [
         latency.Target("fake direct", f"{fake_url}/v1/chat/completions", chat, {"Content-Type": "application/json"}),
         latency.Target("function OpenAI", f"{relay.openai}/v1/chat/completions", chat, auth),
         latency.Target("stand-in OpenAI", f"{relay.stand_in}/v1/chat/completions", chat, auth),
         latency.Target(f"function Converse{suffix}", relay.bedrock + converse, latency.CONVERSE, auth),
         latency.Target(f"stand-in Converse{suffix}", relay.stand_in + converse, latency.CONVERSE, auth),
     ]
+    if relay.baseline:
+        found += [
+            latency.Target("before OpenAI", f"{relay.baseline['OpenAI']}/v1/chat/completions", chat, auth),
+            latency.Target(f"before Converse{suffix}", relay.baseline["Converse"] + converse, latency.CONVERSE, auth),
+        ]
+    return found
 
 
 async def measure(relay: RelayProcesses, fake_url: str, key: str, rounds: int) -> dict[str, dict[str, list[float]]]:
@@ -101,23 +144,30 @@ async def measure(relay: RelayProcesses, fake_url: str, key: str, rounds: int) -
     return {"whole answer": whole, "first streamed byte": first}
 
 
-def table(runs: dict[str, dict[str, list[float]]], rounds: int) -> list[str]:
+def table(runs: dict[str, dict[str, list[float]]], rounds: int, baseline: str | None = None) -> list[str]:
+    """Section 1c; with a baseline, REV's functions ("before") too, and today's minus them."""
     lines = [
         f"### 1c. Our relay alone: function path vs the local API Gateway stand-in (upstream = fake provider,"
-        f" serial, {rounds} rounds, interleaved)",
+        f" serial, {rounds} rounds, interleaved{f'; before = functions at {baseline}' if baseline else ''})",
         "",
-        "| measure | path | p50 ms | p99 ms | function over fake direct (p50 / p99) | stand-in share (p50) |",
-        "|---|---|---|---|---|---|",
+        "| measure | path | p50 ms | p99 ms | function over fake direct (p50 / p99) | stand-in share (p50) |"
+        + (" now minus before (p50 / p99) |" if baseline else ""),
+        "|---|---|---|---|---|---|" + ("---|" if baseline else ""),
     ]
     for measure_name, run in runs.items():
         stats = {name: latency.summary(values) for name, values in run.items()}
         base = stats["fake direct"]
         for name, s in stats.items():
-            note, share = "", ""
-            if name.startswith("function"):
+            note, share, change = "", "", ""
+            if name.startswith(("function", "before")):
                 note = f"{s['p50'] - base['p50']:+.2f} / {s['p99'] - base['p99']:+.2f}"
             if name.startswith("stand-in"):
                 function = stats[name.replace("stand-in", "function")]
                 share = f"{s['p50'] - function['p50']:+.2f}"
-            lines.append(f"| {measure_name} | {name} | {s['p50']:.2f} | {s['p99']:.2f} | {note} | {share} |")
+            if baseline and name.startswith("function"):
+                before = stats[name.replace("function", "before")]
+                change = f" {s['p50'] - before['p50']:+.2f} / {s['p99'] - before['p99']:+.2f} |"
+            elif baseline:
+                change = "  |"
+            lines.append(f"| {measure_name} | {name} | {s['p50']:.2f} | {s['p99']:.2f} | {note} | {share} |{change}")
     return [*lines, ""]
