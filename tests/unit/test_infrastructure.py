@@ -193,6 +193,10 @@ def test_litellm_image_and_config_match_the_local_stack() -> None:
     # uvicorn's C parser in the image, at the local venv's pin (issue 17: cheaper per request).
     pin = re.search(r"^httptools==[\d.]+$", (REPO_ROOT / "requirements" / "litellm.in").read_text(), re.M)
     assert pin is not None and f"pip install --no-cache-dir {pin.group(0)} " in dockerfile
+    # OpenTelemetry's SDK importable in the image, as in the local venv: else LiteLLM retries a
+    # failed import on every request (issue 17).
+    assert 'python -c "import opentelemetry.sdk._logs, opentelemetry.sdk.trace"' in dockerfile
+    assert re.search(r"^opentelemetry-sdk==[\d.]+$", (REPO_ROOT / "requirements" / "litellm.in").read_text(), re.M)
     assert (
         any("claude" in n for n in names)
         and any("nova" in n for n in names)
