@@ -117,7 +117,7 @@ def _litellm_variants(stack: BenchStack, key: str, rounds: int, requests: int) -
     """Section 6b: each setting of config.yaml A/B, one LiteLLM per variant on the stack's database."""
     redis = os.environ.get("BENCH_REDIS", "127.0.0.1:6379") or None  # as deployed: Redis; "" = without
     families = litellm_cost.start_variants(
-        stack.litellm_process(), stack.fake, redis, stack.data_dir, litellm_cost.LITELLM_VARIANTS
+        stack.litellm_process(), stack.fake, redis, stack.data_dir, litellm_cost.selected_variants(os.environ)
     )
     try:
         limited_key = _generate_key(stack, **litellm_cost.LIMITED_KEY)

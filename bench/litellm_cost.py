@@ -11,6 +11,8 @@ alike), and one after another at c=16. CPU is read from /proc for each LiteLLM p
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ import yaml
 
 from bench import latency
 from local.litellm_config import CLOUD_CONFIG, build_config
+from local.litellm_database import litellm_database_environment
+from local.preflight import offline_tool
 from local.processes import Child, free_port, spawn, wait_http
 from local.template import REPO_ROOT, load_template
 from local.timeline import family_cpu_s
@@ -34,6 +38,7 @@ __all__ = [
     "Variant",
     "c16",
     "measure",
+    "selected_variants",
     "start_variants",
     "table",
     "variant_config",
@@ -60,6 +65,14 @@ class Variant:
     pricing_per_request: bool = False  # custom prices in litellm_params, as before issue 17
     log_level: str = field(default_factory=deployed_log_level)  # LITELLM_LOG
     http: str = "httptools"  # uvicorn's HTTP parser: "httptools" (requirements/litellm.in, the image) or "h11"
+    # LiteLLM's CLI always asks uvicorn for uvloop (installed with litellm[proxy], so in the image too);
+    # "asyncio" shadows uvloop with a module whose loop is asyncio's own.
+    loop: str = "uvloop"
+    without: tuple[str, ...] = ()  # modules made unimportable, as if not installed ("opentelemetry.sdk")
+    env: Mapping[str, str] = field(default_factory=dict)  # more environment (LiteLLM's own switches)
+    # Another LiteLLM venv (the same requirements/litellm.lock under another Python), named by this
+    # environment variable of the bench; the variant is left out when it is not set.
+    venv_variable: str = ""
     args: tuple[str, ...] = ()  # more `litellm` CLI arguments (the server it runs)
     redis: bool = True  # False: no Redis, even where the run has one
     limited_key: bool = False  # measured with a key that has a budget and rpm/tpm limits (LIMITED_KEY)
@@ -85,13 +98,18 @@ LITELLM_VARIANTS = (
         log_level="INFO",
         http="h11",
     ),
-    Variant("shipped + LITELLM_LOG=INFO", log_level="INFO"),
-    Variant("shipped + h11 (no httptools)", http="h11"),
-    Variant("shipped + granian", args=("--run_granian",)),
+    Variant("shipped without opentelemetry-sdk (the local venv before)", without=("opentelemetry.sdk",)),
+    Variant("shipped on Python 3.13 (the image's)", venv_variable="BENCH_LITELLM_VENV_PY313"),
+    Variant("shipped + asyncio loop (uvloop off)", loop="asyncio"),
+    Variant("shipped + DISABLE_AIOHTTP_TRANSPORT (httpx's own)", env={"DISABLE_AIOHTTP_TRANSPORT": "True"}),
     Variant("shipped + disable_spend_logs", general={"disable_spend_logs": True}),
     Variant("shipped, key with budget + rpm/tpm limits", limited_key=True),
-    Variant("same key, Redis off", limited_key=True, redis=False),
 )
+
+
+def selected_variants(environ: Mapping[str, str]) -> tuple[Variant, ...]:
+    """The variants this run can start: one on another venv only when the bench was given it."""
+    return tuple(v for v in LITELLM_VARIANTS if not v.venv_variable or environ.get(v.venv_variable))
 
 
 def variant_config(base: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
@@ -130,23 +148,42 @@ class LiteLLMFamily:
             self.child.stop()
 
 
-def _without_httptools(data_dir: Path) -> str:
-    """A folder for PYTHONPATH where httptools refuses to import, so uvicorn ("auto") falls back
-    to h11, as it does in an environment without httptools (LiteLLM's release alone)."""
-    package = data_dir / "without-httptools" / "httptools"
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text('raise ImportError("h11 chosen by the bench")\n')
-    return str(package.parent)
+def _shadows(data_dir: Path, variant: Variant) -> Path:
+    """A folder for PYTHONPATH, ahead of the venv, where each module the variant goes without
+    refuses to import (httptools: uvicorn's "auto" falls back to h11, as in LiteLLM's release alone;
+    a package's submodule: the package's other modules still come from the venv, PEP 420) and
+    uvloop, for the asyncio loop, is asyncio's."""
+    folder = data_dir / "shadows" / "".join(c if c.isalnum() else "-" for c in variant.name)
+    hidden = [*variant.without, *(("httptools",) if variant.http == "h11" else ())]
+    for module in hidden:
+        package = folder.joinpath(*module.split("."))
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(f'raise ImportError("{module} hidden by the bench")\n')
+    if variant.loop == "asyncio":
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "uvloop.py").write_text("from asyncio import new_event_loop as new_event_loop\n")
+    return folder
 
 
 def variant_environment(env: Mapping[str, str], variant: Variant, data_dir: Path) -> dict[str, str]:
-    out = {**env, "LITELLM_LOG": variant.log_level}
-    if variant.http == "h11":
-        out["PYTHONPATH"] = _without_httptools(data_dir)
+    out = {**env, **variant.env, "LITELLM_LOG": variant.log_level}
+    if variant.http == "h11" or variant.without or variant.loop == "asyncio":
+        out["PYTHONPATH"] = str(_shadows(data_dir, variant))
     if not variant.redis:
         for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"):
             out.pop(name, None)
     return out
+
+
+def _venv_environment(venv: Path, database_url: str, data_dir: Path) -> dict[str, str]:
+    """Another venv's LiteLLM on the stack's database: its Prisma client generated (the offline
+    tool where Prisma's engines cannot be fetched, as the stack does), its bin first on PATH."""
+    tool = offline_tool()
+    if tool.is_dir():
+        return litellm_database_environment(venv, database_url, data_dir, tool, embedded=False, announce=print)
+    schema = venv.glob("lib/python*/site-packages/litellm/proxy/schema.prisma")
+    subprocess.run([str(venv / "bin" / "prisma"), "generate", "--schema", str(next(schema))], check=True)  # noqa: S603
+    return {"PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def start_variants(
@@ -164,6 +201,11 @@ def start_variants(
     try:
         for index, variant in enumerate(variants):
             env = variant_environment(stack_env, variant, data_dir)
+            program = litellm_bin
+            if variant.venv_variable:
+                venv = Path(os.environ[variant.venv_variable])
+                env.update(_venv_environment(venv, env["DATABASE_URL"], data_dir / f"venv-{index}"))
+                program = venv / "bin" / "litellm"
             path = data_dir / f"litellm-variant-{index}.yaml"
             base = build_config(fake_url, env)
             # As deployed: config.yaml's spend write interval (the local stack shortens it for its tests).
@@ -171,7 +213,7 @@ def start_variants(
             config = variant_config(base, variant)
             path.write_text(yaml.safe_dump(config, sort_keys=False))
             port = free_port()
-            argv = [str(litellm_bin), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+            argv = [str(program), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
             argv += ["--num_workers", str(variant.workers), *variant.args]
             child = spawn(f"litellm-variant-{index}", argv, env, logs, cwd=REPO_ROOT)
             url = f"http://127.0.0.1:{port}"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.litellm_cost import LITELLM_VARIANTS, Variant, variant_config, variant_environment
+from bench.litellm_cost import LITELLM_VARIANTS, Variant, selected_variants, variant_config, variant_environment
 
 BASE = {
     "model_list": [
@@ -65,3 +65,35 @@ def test_the_h11_variant_hides_httptools_from_uvicorn(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, text=True, check=True
     )
     assert chosen.stdout.strip() == "H11Protocol"
+
+
+def _run(probe: str, env: dict[str, str]) -> str:
+    result = subprocess.run(  # noqa: S603 (our own interpreter and code)
+        [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_the_asyncio_variant_gives_uvicorn_asyncios_loop_for_uvloop(tmp_path: Path) -> None:
+    env = variant_environment({}, Variant("x", loop="asyncio"), tmp_path)
+    probe = "import asyncio, uvloop; print(type(uvloop.new_event_loop()) is asyncio.new_event_loop().__class__)"
+    assert _run(probe, env) == "True"
+
+
+def test_a_hidden_submodule_refuses_to_import_and_its_package_stays(tmp_path: Path) -> None:
+    site = tmp_path / "site" / "nspkg"  # a namespace package (PEP 420), as opentelemetry is
+    (site / "sdk").mkdir(parents=True)
+    (site / "sdk" / "__init__.py").write_text("")
+    (site / "api.py").write_text("VALUE = 1\n")
+    env = variant_environment({}, Variant("x", without=("nspkg.sdk",)), tmp_path / "data")
+    env["PYTHONPATH"] += os.pathsep + str(site.parent)
+    probe = "import nspkg.api\ntry:\n import nspkg.sdk\nexcept ImportError as e:\n print(nspkg.api.VALUE, e)"
+    assert _run(probe, env) == "1 nspkg.sdk hidden by the bench"
+
+
+def test_a_variant_adds_its_environment_and_one_on_another_venv_runs_only_when_given() -> None:
+    assert variant_environment({"A": "1"}, Variant("x", env={"B": "2"}), Path())["B"] == "2"
+    other_venv = {v.name: v.venv_variable for v in LITELLM_VARIANTS if v.venv_variable}
+    assert other_venv and not other_venv.keys() & {v.name for v in selected_variants({})}
+    given = {v.name for v in selected_variants(dict.fromkeys(other_venv.values(), "/venv"))}
+    assert given == {v.name for v in LITELLM_VARIANTS}
