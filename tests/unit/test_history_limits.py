@@ -197,6 +197,28 @@ def test_delete_asks_for_a_consistent_read_of_the_keys_only(store: SessionStore)
     assert (query["ConsistentRead"], names) == (True, ["pk", "sk"])
 
 
+def test_a_turn_stored_while_its_session_is_being_deleted_is_told_it_was_not_saved(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session item goes first: a turn that lands while the delete reads the session's items
+    fails (SessionGone) instead of reporting a turn stored in a session that is going away."""
+    _start(store)
+    original, raced = MessageItem.query, []
+
+    def query_after_a_turn(*args: Any, **kwargs: Any) -> Any:
+        try:
+            store.append("s1", "user:a", [{"role": "user", "content": "late"}], create=False, model=None, system=None)
+        except store_module.SessionGone:
+            raced.append("refused")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(MessageItem, "query", query_after_a_turn)
+    assert store.delete("s1") == 1
+    assert raced == ["refused"]
+    monkeypatch.undo()
+    assert _items("s1") == [] and store.get("s1") is None
+
+
 @pytest.mark.parametrize("refusing", ["session", "messages"])
 def test_a_delete_the_table_refuses_is_unavailable(
     store: SessionStore, monkeypatch: pytest.MonkeyPatch, refusing: str
