@@ -56,7 +56,7 @@ class SessionItem(Model):
         region = "us-east-1"
 
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default=SESSION_SK)
+    sk = UnicodeAttribute(range_key=True)  # always SESSION_SK; no default, so a missing key fails
     owner = UnicodeAttribute()
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
