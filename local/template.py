@@ -31,7 +31,15 @@ TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 LITELLM = "litellm"  # target of the API's HTTP-proxy (passthrough) routes
 
 
-class _CfnLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (its wheels do): the same documents, a tenth of the time
+# (template.yaml: 0.02 s instead of 0.36 s, read by every local start and many tests).
+try:
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+
+class _CfnLoader(_SafeLoader):
     """YAML loader that keeps CloudFormation short-form tags (!Ref, !Sub …) as opaque values."""
 
 
