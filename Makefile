@@ -65,8 +65,12 @@ dev:
 	@$(MAKE) --no-print-directory -j2 install
 	$(VENV)/bin/python -m local
 
+# The unit suite runs on every core (pytest-xdist, one module per worker at a time: its moto table
+# is built once); the rest runs in one process, since the integration tests share one local stack.
+UNIT_PYTEST_ARGS := -n auto --dist loadfile
 test: install $(CLAUDE_CODE)/node_modules/.installed lint check-infra
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest tests/unit $(UNIT_PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --ignore=tests/unit
 	$(MAKE) mutation-sample MUTATION_CHILDREN=2
 	$(MAKE) mutation-breaks
 
@@ -109,7 +113,7 @@ smoke: $(VENV)/.installed
 		PROMPT_VARIABLES='$(PROMPT_VARIABLES)' LONG_STREAM="$(LONG_STREAM)" $(VENV)/bin/python -m smoke
 
 test-unit: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest tests/unit
+	$(VENV)/bin/python -m pytest tests/unit $(UNIT_PYTEST_ARGS)
 
 # Mutation testing (mutation/run.py): mutmut over the layer and the functions against the unit
 # suite, at nice 19 with MUTATION_CHILDREN test processes. `make mutation` tries every mutant
