@@ -45,10 +45,10 @@ _route_templates: dict[str, str] = {}
 def configure_logging() -> None:
     if log.handlers:
         return
-    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+    from gateway_core.log_line import LineFormatter  # Powertools' line format, for less CPU
 
     handler = logging.StreamHandler()
-    handler.setFormatter(LambdaPowertoolsFormatter(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "gateway")))
+    handler.setFormatter(LineFormatter(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "gateway")))
     log.addHandler(handler)
     log.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper())
     log.propagate = False
