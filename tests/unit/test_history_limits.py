@@ -125,13 +125,15 @@ def test_pages_cut_inside_a_staged_turn_join_up_exactly(store: SessionStore) -> 
     store.append("s1", "user:a", turn, create=False, model=None, system=None)
     store.append("s1", "user:a", [{"role": "user", "content": "last"}], create=False, model=None, system=None)
     seen, after, pages = [], None, 0
-    while True:
+    for _ in range(20):  # bounded: paging that never ends fails here instead of hanging
         page = store.page("s1", after=after, limit=20)
         seen += page.messages
         pages += 1
         if page.after is None:
             break
         after = page.after
+    else:
+        pytest.fail("no last page after 20")
     assert seen == [{"role": "user", "content": "first"}, *turn, {"role": "user", "content": "last"}]
     assert pages == 6  # 107 messages, 20 a page
 
@@ -141,7 +143,7 @@ def test_pages_stay_under_lambdas_six_megabytes(store: SessionStore) -> None:
     messages = [{"role": "user", "content": quoted + str(n)} for n in range(9)]
     store.append("s1", "user:a", messages, create=True, model=None, system=None)
     seen, after, sizes = [], None, []
-    while True:
+    for _ in range(20):  # bounded, as above
         page = store.page("s1", after=after)
         answer = {"session_id": "s1", "messages": page.messages, "next_token": "x" * 200}
         body = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))  # as Starlette renders it
@@ -151,6 +153,8 @@ def test_pages_stay_under_lambdas_six_megabytes(store: SessionStore) -> None:
         if page.after is None:
             break
         after = page.after
+    else:
+        pytest.fail("no last page after 20")
     assert seen == messages
     assert sizes and max(sizes) < LAMBDA_RESPONSE_LIMIT
     assert len(sizes) == 5  # 9 messages of 1.8 MB embedded: 2 a page under the 5 MB page budget
