@@ -158,6 +158,7 @@ def test_pages_stay_under_lambdas_six_megabytes(store: SessionStore) -> None:
     assert seen == messages
     assert sizes and max(sizes) < LAMBDA_RESPONSE_LIMIT
     assert len(sizes) == 5  # 9 messages of 1.8 MB embedded: 2 a page under the 5 MB page budget
+    assert store.messages("s1") == messages  # a turn's history is read whole, past any page budget
 
 
 def test_a_message_that_no_page_could_carry_is_kept_as_a_placeholder(store: SessionStore) -> None:

@@ -16,10 +16,10 @@ from bedrock_runtime.app import create_app as bedrock_app
 from botocore.eventstream import EventStreamBuffer
 from gateway_core.errors import ServiceUnavailableError
 from gateway_core.history import store as store_module
-from gateway_core.history.records import SessionItem
+from gateway_core.history.records import MessageItem, SessionItem
 from gateway_core.settings import get_settings
 from openai_chat.app import create_app as openai_app
-from pynamodb.exceptions import QueryError
+from pynamodb.exceptions import GetError, QueryError
 from starlette.testclient import TestClient
 
 from tests.unit.conftest import Gateway
@@ -381,6 +381,20 @@ def _emf(out: str, request_id: str) -> dict[str, Any]:
     return dict(line)
 
 
+def test_a_stored_turn_is_counted_and_an_empty_answer_is_kept_as_empty_text(
+    gateway: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gateway.litellm.reply = ""
+    body = {"model": "m", "enable_history": True, "messages": [ONE]}
+    capsys.readouterr()
+    response = openai(gateway).post("/v1/chat/completions", json=body, headers=auth("sk-alice"))
+    assert (response.status_code, response.headers["x-history-saved"]) == (200, "true")
+    emf = _emf(capsys.readouterr().out, response.headers["x-gateway-request-id"])
+    assert (emf["HistoryTurnsStored"], "HistoryStoreFailures" in emf) == ([1.0], False)
+    # No text and no tool calls: replayed as "" (a null content is only valid beside tool calls).
+    assert gateway.store.messages(response.headers["x-session-id"]) == [ONE, {"role": "assistant", "content": ""}]
+
+
 def test_a_turn_the_store_refuses_is_answered_logged_and_counted(
     gateway: Gateway,
     monkeypatch: pytest.MonkeyPatch,
@@ -495,6 +509,61 @@ def test_history_on_a_gateway_without_a_history_table_is_a_400_saying_so(
     response = gateway.history.post("/chat-history", json={"session_id": session_id}, headers=auth("sk-alice"))
     assert (response.status_code, response.json()["error"]["message"]) == (400, said)
     assert len(gateway.litellm.chats) == 1  # the first turn's only
+
+
+def test_a_session_read_the_table_refuses_is_a_503(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    alices_session(gateway)
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise GetError("table unavailable")
+
+    monkeypatch.setattr(SessionItem, "get", refuse)
+    response = gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth("sk-alice"))
+    assert (response.status_code, response.json()["error"]["message"]) == (503, "Chat history is unavailable")
+
+
+@pytest.mark.parametrize(("path", "limit"), [("/chat-history", True), ("/session-ids", False), ("/chat-history", 2.0)])
+def test_a_limit_that_is_not_an_integer_is_a_400(gateway: Gateway, path: str, limit: Any) -> None:
+    alices_session(gateway)
+    response = gateway.history.post(path, json={"session_id": "alices", "limit": limit}, headers=auth("sk-alice"))
+    assert (response.status_code, response.json()["error"]["param"]) == (400, "limit")
+
+
+@pytest.mark.parametrize(("path", "limit"), [("/chat-history", 1000), ("/session-ids", 100)])
+def test_the_largest_limit_is_accepted(gateway: Gateway, path: str, limit: int) -> None:
+    alices_session(gateway)
+    response = gateway.history.post(path, json={"session_id": "alices", "limit": limit}, headers=auth("sk-alice"))
+    assert response.status_code == 200, response.text
+
+
+def test_a_blank_body_is_an_empty_request(gateway: Gateway) -> None:
+    alices_session(gateway)
+    listed = gateway.history.post("/session-ids", content=b"", headers=auth("sk-alice"))
+    assert (listed.status_code, [s["session_id"] for s in listed.json()["sessions"]]) == (200, ["alices"])
+    read = gateway.history.post("/chat-history", content=b" ", headers=auth("sk-alice"))
+    assert (read.status_code, read.json()["error"]["message"]) == (400, "session_id is required")
+
+
+def test_a_history_read_sees_every_write_before_it(gateway: Gateway) -> None:
+    """The session and its messages are read consistently (moto always is: the requests show it)."""
+    alices_session(gateway)
+    sent: list[tuple[str, Any]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        sent.append((model.name, params.get("ConsistentRead")))
+
+    clients = {
+        id(m._get_connection().connection.client): m._get_connection().connection.client
+        for m in (SessionItem, MessageItem)
+    }
+    for client in clients.values():
+        client.meta.events.register("provide-client-params.dynamodb.*", record)
+    try:
+        assert gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth("sk-alice")).is_success
+    finally:
+        for client in clients.values():
+            client.meta.events.unregister("provide-client-params.dynamodb.*", record)
+    assert sent == [("GetItem", True), ("Query", True)]
 
 
 def test_a_listing_the_table_refuses_is_a_503(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:

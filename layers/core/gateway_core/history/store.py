@@ -117,7 +117,7 @@ def _session(item: SessionItem) -> Session:
         owner=item.owner,
         created_at=int(item.created_at),
         updated_at=int(item.updated_at),
-        message_count=int(item.message_count or 0),
+        message_count=int(item.message_count),  # written with every session (0 at the least)
         model=item.model,
         system=json.loads(item.system) if item.system else [],
         expires_at=int(item.expires_at),

@@ -113,8 +113,7 @@ class Conversation:
             log.error("history not saved for session %s: %s", self.session_id, exc.__cause__ or exc)
             count("HistoryStoreFailures")
             return False
-        self.create = False
-        count("HistoryTurnsStored")
+        count("HistoryTurnsStored")  # a conversation is saved once, at the end of its turn
         return True
 
 
