@@ -144,7 +144,7 @@ def test_pages_stay_under_lambdas_six_megabytes(store: SessionStore) -> None:
     store.append("s1", "user:a", messages, create=True, model=None, system=None)
     seen, after, sizes = [], None, []
     for _ in range(20):  # bounded, as above
-        page = store.page("s1", after=after)
+        page = store.page("s1", after=after, limit=100)
         answer = {"session_id": "s1", "messages": page.messages, "next_token": "x" * 200}
         body = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))  # as Starlette renders it
         envelope = {"statusCode": 200, "headers": {}, "body": body, "isBase64Encoded": False}
@@ -382,7 +382,7 @@ def test_a_page_that_starts_inside_an_uncommitted_turn_still_hides_it(
             store.append("s1", "user:a", turn, create=False, model=None, system=None)
     orphans = sorted(item.sk for item in _items("s1") if item.staged)
     assert len(orphans) == 120
-    assert store.page("s1", after=orphans[0]).messages == []  # a token cut inside it sees none of it either
+    assert store.page("s1", after=orphans[0], limit=100).messages == []  # a token cut inside it sees none of it either
 
 
 def test_a_turn_that_cannot_be_staged_is_discarded_and_said(

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from gateway_core.errors import ServiceUnavailableError
 from gateway_core.history import store as store_module
 from gateway_core.history.formats import openai_to_converse_history
-from gateway_core.history.records import SESSION_SK, MessageItem, SessionItem
+from gateway_core.history.records import SESSION_SK, MessageItem, SessionItem, new_turn_key
 from gateway_core.history.store import SessionGone, SessionStore
+from pynamodb.exceptions import QueryError
 
 from tests.unit.conftest import HISTORY_TABLE, empty
 
@@ -308,3 +311,35 @@ def test_a_page_inside_a_staged_turn_reads_its_commit_record_consistently_by_key
     sent = _requests(lambda: store.page("s1", after=first.after, limit=20))
     [get] = [p for op, p in sent if op == "GetItem"]
     assert (get["ConsistentRead"], _projected(get)) == (True, ["pk"])
+
+
+def test_a_turn_key_is_its_microsecond_then_64_random_bits() -> None:
+    assert re.fullmatch(r"M#\d{16}#[0-9a-f]{16}", new_turn_key())
+
+
+def test_a_session_is_stamped_in_milliseconds(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = SimpleNamespace(time=lambda: 1_700_000_000.25, strftime=time.strftime, gmtime=time.gmtime)
+    monkeypatch.setattr(store_module, "time", clock)
+    store.append("s1", "user:a", [{"role": "user", "content": "q"}], create=True, model=None, system=None)
+    [session], _ = store.list("user:a", 10, None)
+    assert session.summary()["created_at"] == session.summary()["updated_at"] == "2023-11-14T22:13:20.250Z"
+
+
+def test_a_page_holds_messages_up_to_its_budget_exactly(store: SessionStore) -> None:
+    hi = {"role": "user", "content": "hi"}  # 40 in the OpenAI shape (test_history_cursor.py)
+    store.append("s1", "k", [hi, hi, hi], create=True, model=None, system=None)
+    assert len(store.page("s1", limit=None, budget=80).messages) == 2
+    assert len(store.page("s1", limit=None, budget=79).messages) == 1
+    assert len(store.page("s1", limit=None, budget=1).messages) == 1  # at least one, whatever it costs
+
+
+def test_a_page_the_table_refuses_is_unavailable(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.append("s1", "k", [{"role": "user", "content": "q"}], create=True, model=None, system=None)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise QueryError("throughput exceeded")
+
+    monkeypatch.setattr(MessageItem, "query", refused)
+    with pytest.raises(ServiceUnavailableError) as failed:
+        store.page("s1", limit=10)
+    assert failed.value.message == "Chat history is unavailable"

@@ -199,7 +199,7 @@ class SessionStore:
         session_id: str,
         *,
         after: str | None = None,
-        limit: int | None = 100,
+        limit: int | None,
         budget: int | None = PAGE_BYTES,
         cost: Callable[[dict[str, Any]], int] = openai_cost,
     ) -> Page:
