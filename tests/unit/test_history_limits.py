@@ -86,6 +86,20 @@ def test_a_turn_of_several_megabytes_is_stored_whole(store: SessionStore, transa
     assert all(items <= TX_LIMIT_ITEMS and size <= TX_LIMIT_BYTES for items, size in transactions)
 
 
+@pytest.mark.parametrize(("messages", "transaction"), [(99, 100), (100, 2)])
+def test_a_turn_goes_in_one_transaction_while_it_and_the_session_make_at_most_a_hundred_items(
+    store: SessionStore, transactions: list[tuple[int, int]], messages: int, transaction: int
+) -> None:
+    """DynamoDB takes 100 items a transaction: 99 messages and the session's update fit; 100 are
+    staged, and the transaction carries the session and the turn's commit record."""
+    _start(store)
+    transactions.clear()
+    turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": "r"} for n in range(messages)]
+    store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    assert [items for items, _ in transactions] == [transaction]
+    assert store.messages("s1")[1:] == turn
+
+
 def test_staged_items_without_their_commit_record_are_invisible_and_deleted_with_the_session(
     store: SessionStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,14 @@ import pytest
 from gateway_core.errors import ServiceUnavailableError
 from gateway_core.history import store as store_module
 from gateway_core.history.formats import openai_to_converse_history
-from gateway_core.history.records import SESSION_SK, MessageItem, SessionItem, new_turn_key
+from gateway_core.history.records import (
+    SESSION_SK,
+    MessageItem,
+    SessionItem,
+    decode_message,
+    message_items,
+    new_turn_key,
+)
 from gateway_core.history.store import SessionGone, SessionStore
 from pynamodb.exceptions import QueryError
 
@@ -343,3 +350,21 @@ def test_a_page_the_table_refuses_is_unavailable(store: SessionStore, monkeypatc
     with pytest.raises(ServiceUnavailableError) as failed:
         store.page("s1", limit=10)
     assert failed.value.message == "Chat history is unavailable"
+
+
+def test_a_message_costing_exactly_the_cap_is_kept_whole_and_one_above_is_not() -> None:
+    at_cap = {"role": "user", "content": "a" * 3_999_918}  # costs 4,000,000 = MESSAGE_CAP served as Converse
+    assert decode_message(message_items("S#s", "M#1#t#000", at_cap, 0)) == at_cap
+    above = {"role": "user", "content": "a" * 3_999_919}  # its JSON: 28 characters + the content
+    assert decode_message(message_items("S#s", "M#1#t#000", above, 0)) == {
+        "role": "user",
+        "content": "[user content of 3999947 bytes was too large to keep in history]",
+    }
+
+
+def test_a_placeholder_for_a_message_without_a_role_is_a_users() -> None:
+    nameless = {"content": "a" * 3_999_919}
+    assert decode_message(message_items("S#s", "M#1#t#000", nameless, 0)) == {
+        "role": "user",
+        "content": "[message content of 3999933 bytes was too large to keep in history]",
+    }

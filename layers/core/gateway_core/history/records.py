@@ -76,7 +76,6 @@ class MessageItem(Model):
     sk = UnicodeAttribute(range_key=True)
     body = UnicodeAttribute(null=True)  # the message's JSON, when small
     blob = BinaryAttribute(null=True, legacy_encoding=False)  # zlib part, when large
-    parts = NumberAttribute(null=True)  # number of parts, on part 0
     staged = BooleanAttribute(null=True)  # written before its turn's commit record; hidden without it
     turn_items = NumberAttribute(null=True)  # on a commit record: how many items its turn has
     expires_at = NumberAttribute()
@@ -111,12 +110,10 @@ def message_items(pk: str, key: str, message: dict[str, Any], expires_at: int) -
         encoded = json.dumps(placeholder).encode()
     if len(encoded) <= INLINE_LIMIT:
         return [MessageItem(pk, f"{key}#00", body=encoded.decode(), expires_at=expires_at)]
-    packed = zlib.compress(encoded, 6)
+    packed = zlib.compress(encoded)  # zlib's default level (6)
     chunks = [packed[i : i + PART_SIZE] for i in range(0, len(packed), PART_SIZE)]
-    return [
-        MessageItem(pk, f"{key}#{n:02d}", blob=chunk, parts=len(chunks) if n == 0 else None, expires_at=expires_at)
-        for n, chunk in enumerate(chunks)
-    ]
+    # Read back by joining every part under the message's key (message_key): no part count kept.
+    return [MessageItem(pk, f"{key}#{n:02d}", blob=chunk, expires_at=expires_at) for n, chunk in enumerate(chunks)]
 
 
 def decode_message(items: list[MessageItem]) -> dict[str, Any]:

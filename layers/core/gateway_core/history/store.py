@@ -266,7 +266,17 @@ class SessionStore:
             self._stage(items)
             write = [MessageItem(pk, turn, turn_items=len(items), expires_at=expires_at)]
         try:
-            self._commit(pk, owner, len(messages), write, create=create, model=model, system=system, now=now)
+            self._commit(
+                pk,
+                owner,
+                len(messages),
+                write,
+                create=create,
+                model=model,
+                system=system,
+                now=now,
+                expires_at=expires_at,
+            )
         except BaseException:
             if not fits:
                 self._discard(items)
@@ -301,8 +311,8 @@ class SessionStore:
         model: str | None,
         system: list[dict[str, Any]] | None,
         now: int,
+        expires_at: int,
     ) -> None:
-        expires_at = items[0].expires_at if items else self._expiry()
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 # A token per try: botocore's own retries of this call cannot apply it twice.
@@ -328,10 +338,8 @@ class SessionStore:
                         ]
                         if model:
                             actions.append(SessionItem.model.set(model))
-                        if system is not None:
-                            actions.append(
-                                SessionItem.system.set(json.dumps(system)) if system else SessionItem.system.remove()
-                            )
+                        if system is not None:  # replaces the stored prompt ("[]" reads back as none)
+                            actions.append(SessionItem.system.set(json.dumps(system)))
                         tx.update(SessionItem(pk, SESSION_SK), actions, condition=SessionItem.pk.exists())
                     for item in items:
                         tx.save(item, condition=MessageItem.sk.does_not_exist())
@@ -339,7 +347,7 @@ class SessionStore:
             except TransactWriteError as exc:
                 reasons = _reasons(exc)
                 if "ConditionalCheckFailed" in reasons:
-                    raise SessionGone(pk[2:]) from exc
+                    raise SessionGone from exc
                 if attempt < CONFLICT_RETRIES and (reasons & _RETRYABLE_REASONS or _is_throttled(exc)):
                     self.conflicts_retried += 1
                     time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 (jitter)
