@@ -328,10 +328,36 @@ def test_a_turn_that_keeps_colliding_fails_whole(store: SessionStore, monkeypatc
     monkeypatch.setattr(Connection, "transact_write_items", always_collides)
     monkeypatch.setattr(store_module.random, "uniform", lambda low, high: 0.0)
     turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": "r"} for n in range(120)]  # staged, then discarded
-    with pytest.raises(ServiceUnavailableError):
+    waits: list[tuple[float, float]] = []
+    monkeypatch.setattr(store_module.random, "uniform", lambda low, high: waits.append((low, high)) or 0.0)
+    with pytest.raises(ServiceUnavailableError) as failed:
         store.append("s1", "user:a", turn, create=False, model=None, system=None)
+    assert failed.value.message == "Chat history could not be stored"
     assert store.conflicts_retried == store_module.CONFLICT_RETRIES
+    # Full jitter, doubling from 20 ms, at most a second.
+    assert waits == [(0, 0.02), (0, 0.04), (0, 0.08), (0, 0.16), (0, 0.32), (0, 0.64)] + [(0, 1.0)] * 4
     assert [i.sk for i in _items("s1") if i.sk.startswith("M#")] == [_items("s1")[0].sk]
+
+
+def test_a_transaction_refused_for_another_reason_is_not_sent_again(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start(store)
+    calls: list[str] = []
+
+    def invalid(self: Connection, **kwargs: Any) -> Any:
+        calls.append(kwargs["client_request_token"])
+        cause = VerboseClientError(
+            {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}},
+            "TransactWriteItems",
+            cancellation_reasons=[CancellationReason(code="ValidationError"), None],
+        )
+        raise TransactWriteError("Failed to write transaction items", cause=cause)
+
+    monkeypatch.setattr(Connection, "transact_write_items", invalid)
+    with pytest.raises(ServiceUnavailableError) as failed:
+        store.append("s1", "user:a", [{"role": "user", "content": "next"}], create=False, model=None, system=None)
+    assert (failed.value.message, len(calls), store.conflicts_retried) == ("Chat history could not be stored", 1, 0)
 
 
 @pytest.mark.parametrize("code", ["ThrottlingException", "TransactionInProgressException"])

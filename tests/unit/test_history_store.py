@@ -368,3 +368,34 @@ def test_a_placeholder_for_a_message_without_a_role_is_a_users() -> None:
         "role": "user",
         "content": "[message content of 3999933 bytes was too large to keep in history]",
     }
+
+
+@pytest.mark.parametrize(
+    ("environment", "region"),
+    [
+        ({"AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "us-west-2"}, "eu-west-3"),
+        ({"AWS_DEFAULT_REGION": "us-west-2"}, "us-west-2"),
+        ({}, "us-east-1"),
+    ],
+)
+def test_the_store_talks_to_the_functions_region(
+    history_table: Any, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], region: str
+) -> None:
+    """Lambda sets AWS_REGION; every connection (each model's, the transactions') uses it."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    store = SessionStore("t", retention_days=1)
+    connections = [m._get_connection().connection for m in (SessionItem, MessageItem)] + [store._connection]
+    assert [c.region for c in connections] == [region] * 3
+    assert (SessionItem.Meta.table_name, MessageItem.Meta.table_name) == ("t", "t")
+    SessionStore(HISTORY_TABLE, retention_days=1)  # the other tests' table again
+
+
+def test_a_session_lives_its_retention_days_to_the_second(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        store_module, "time", SimpleNamespace(time=lambda: 1_700_000_000.0, strftime=time.strftime, gmtime=time.gmtime)
+    )
+    store.append("s1", "user:a", [{"role": "user", "content": "q"}], create=True, model=None, system=None)
+    assert store.get("s1").expires_at == 1_700_000_000 + 86_400  # type: ignore[union-attr]  # retention_days=1

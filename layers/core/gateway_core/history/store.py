@@ -130,7 +130,6 @@ def _reasons(exc: TransactWriteError) -> set[str]:
 
 class SessionStore:
     def __init__(self, table_name: str, retention_days: float) -> None:
-        self.table_name = table_name
         self.retention_s = int(retention_days * 86400)
         self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         for model in (SessionItem, MessageItem):
