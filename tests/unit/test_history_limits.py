@@ -360,6 +360,20 @@ def test_a_transaction_refused_for_another_reason_is_not_sent_again(
     assert (failed.value.message, len(calls), store.conflicts_retried) == ("Chat history could not be stored", 1, 0)
 
 
+def test_a_transaction_that_fails_on_the_way_is_unavailable(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start(store)
+
+    def unreachable(self: Connection, **kwargs: Any) -> Any:
+        raise PynamoDBException("connection reset")
+
+    monkeypatch.setattr(Connection, "transact_write_items", unreachable)
+    with pytest.raises(ServiceUnavailableError) as failed:
+        store.append("s1", "user:a", [{"role": "user", "content": "next"}], create=False, model=None, system=None)
+    assert failed.value.message == "Chat history could not be stored"
+
+
 @pytest.mark.parametrize("code", ["ThrottlingException", "TransactionInProgressException"])
 def test_a_throttled_turn_is_sent_again(store: SessionStore, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     """DynamoDB throttles a transaction (or finds its token still in progress) without any

@@ -355,10 +355,10 @@ def test_a_page_the_table_refuses_is_unavailable(store: SessionStore, monkeypatc
 def test_a_message_costing_exactly_the_cap_is_kept_whole_and_one_above_is_not() -> None:
     at_cap = {"role": "user", "content": "a" * 3_999_918}  # costs 4,000,000 = MESSAGE_CAP served as Converse
     assert decode_message(message_items("S#s", "M#1#t#000", at_cap, 0)) == at_cap
-    above = {"role": "user", "content": "a" * 3_999_919}  # its JSON: 28 characters + the content
+    above = {"role": "assistant", "content": "a" * 3_999_914}  # its JSON: 33 characters + the content
     assert decode_message(message_items("S#s", "M#1#t#000", above, 0)) == {
-        "role": "user",
-        "content": "[user content of 3999947 bytes was too large to keep in history]",
+        "role": "assistant",
+        "content": "[assistant content of 3999947 bytes was too large to keep in history]",
     }
 
 
