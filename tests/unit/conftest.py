@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -148,3 +148,30 @@ def prompts_from_eu_west_1(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+def dynamodb_requests(run: Callable[[], Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(operation, parameters) of every DynamoDB request the history models send while ``run()``
+    runs. moto reads consistently and charges nothing, so what a read asks for (ConsistentRead,
+    a projection, a limit) shows only in the request botocore builds."""
+    from gateway_core.history.records import MessageItem, SessionItem
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        sent.append((model.name, dict(params)))
+
+    clients = {id(c): c for c in (m._get_connection().connection.client for m in (SessionItem, MessageItem))}
+    for client in clients.values():
+        client.meta.events.register("provide-client-params.dynamodb.*", record)
+    try:
+        run()
+    finally:
+        for client in clients.values():
+            client.meta.events.unregister("provide-client-params.dynamodb.*", record)
+    return sent
+
+
+def projected(params: dict[str, Any]) -> list[str]:
+    """The attribute names a request's ProjectionExpression asks for."""
+    return sorted(params["ExpressionAttributeNames"][n] for n in params["ProjectionExpression"].split(", "))

@@ -24,7 +24,7 @@ from gateway_core.history.store import SessionStore
 from pynamodb.connection import Connection
 from pynamodb.exceptions import CancellationReason, PynamoDBException, TransactWriteError, VerboseClientError
 
-from tests.unit.conftest import HISTORY_TABLE, empty
+from tests.unit.conftest import HISTORY_TABLE, dynamodb_requests, empty, projected
 
 TX_LIMIT_ITEMS, TX_LIMIT_BYTES = 100, 4 * 1024 * 1024
 
@@ -200,20 +200,9 @@ def test_delete_asks_for_a_consistent_read_of_the_keys_only(store: SessionStore)
     behind (moto always reads consistently: the Query botocore sends shows it), and the delete needs
     nothing but the keys."""
     _start(store)
-    sent: list[dict[str, Any]] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        sent.append(dict(params))
-
-    events = MessageItem._get_connection().connection.client.meta.events
-    events.register("provide-client-params.dynamodb.Query", record)
-    try:
-        assert store.delete("s1") == 1
-    finally:
-        events.unregister("provide-client-params.dynamodb.Query", record)
-    [query] = sent
-    names = sorted(query["ExpressionAttributeNames"][n] for n in query["ProjectionExpression"].split(", "))
-    assert (query["ConsistentRead"], names) == (True, ["pk", "sk"])
+    sent = dynamodb_requests(lambda: store.delete("s1"))
+    [query] = [params for operation, params in sent if operation == "Query"]
+    assert (query["ConsistentRead"], projected(query)) == (True, ["pk", "sk"])
 
 
 def test_a_turn_stored_while_its_session_is_being_deleted_is_told_it_was_not_saved(

@@ -24,7 +24,7 @@ from gateway_core.history.records import (
 from gateway_core.history.store import SessionGone, SessionStore
 from pynamodb.exceptions import QueryError
 
-from tests.unit.conftest import HISTORY_TABLE, empty
+from tests.unit.conftest import HISTORY_TABLE, dynamodb_requests, empty, projected
 
 
 @pytest.fixture
@@ -276,35 +276,13 @@ def test_the_store_uses_the_default_region_when_lambda_sets_no_aws_region(
         SessionStore(HISTORY_TABLE, retention_days=1)
 
 
-def _requests(run: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(operation, parameters) of every DynamoDB request botocore sends while ``run()`` runs."""
-    sent: list[tuple[str, dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        sent.append((model.name, dict(params)))
-
-    clients = {id(c): c for c in (m._get_connection().connection.client for m in (SessionItem, MessageItem))}
-    for client in clients.values():
-        client.meta.events.register("provide-client-params.dynamodb.*", record)
-    try:
-        run()
-    finally:
-        for client in clients.values():
-            client.meta.events.unregister("provide-client-params.dynamodb.*", record)
-    return sent
-
-
-def _projected(params: dict[str, Any]) -> list[str]:
-    return sorted(params["ExpressionAttributeNames"][n] for n in params["ProjectionExpression"].split(", "))
-
-
 def test_the_expired_start_check_reads_one_item_eventually(store: SessionStore) -> None:
     """Whether a session's first item expired: one item (Limit 1, not a 1 MB page), and an eventual
     read (half the cost: an expired item was written a retention period ago). moto reads
     consistently and charges nothing, so the request is what shows it."""
     opening = [{"role": "assistant", "content": "Hello"}, {"role": "user", "content": "q"}]
     store.append("s1", "k", opening, create=True, model=None, system=None)
-    sent = _requests(lambda: store._has_expired_start("s1"))
+    sent = dynamodb_requests(lambda: store._has_expired_start("s1"))
     assert [(op, p.get("Limit"), p.get("ConsistentRead")) for op, p in sent] == [("Query", 1, None)]
 
 
@@ -315,9 +293,9 @@ def test_a_page_inside_a_staged_turn_reads_its_commit_record_consistently_by_key
     turn = [{"role": "tool", "tool_call_id": f"t{n}", "content": f"r{n}"} for n in range(105)]  # staged
     store.append("s1", "k", turn, create=False, model=None, system=None)
     first = store.page("s1", limit=20)
-    sent = _requests(lambda: store.page("s1", after=first.after, limit=20))
+    sent = dynamodb_requests(lambda: store.page("s1", after=first.after, limit=20))
     [get] = [p for op, p in sent if op == "GetItem"]
-    assert (get["ConsistentRead"], _projected(get)) == (True, ["pk"])
+    assert (get["ConsistentRead"], projected(get)) == (True, ["pk"])
 
 
 def test_a_turn_key_is_its_microsecond_then_64_random_bits() -> None:

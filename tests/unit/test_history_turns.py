@@ -16,13 +16,13 @@ from bedrock_runtime.app import create_app as bedrock_app
 from botocore.eventstream import EventStreamBuffer
 from gateway_core.errors import ServiceUnavailableError
 from gateway_core.history import store as store_module
-from gateway_core.history.records import MessageItem, SessionItem
+from gateway_core.history.records import SessionItem
 from gateway_core.settings import get_settings
 from openai_chat.app import create_app as openai_app
 from pynamodb.exceptions import GetError, QueryError
 from starlette.testclient import TestClient
 
-from tests.unit.conftest import Gateway
+from tests.unit.conftest import Gateway, dynamodb_requests
 from tests.unit.fake_litellm import MASTER_KEY
 
 SYSTEM = {"role": "system", "content": "Be brief."}
@@ -547,23 +547,12 @@ def test_a_blank_body_is_an_empty_request(gateway: Gateway) -> None:
 def test_a_history_read_sees_every_write_before_it(gateway: Gateway) -> None:
     """The session and its messages are read consistently (moto always is: the requests show it)."""
     alices_session(gateway)
-    sent: list[tuple[str, Any]] = []
 
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        sent.append((model.name, params.get("ConsistentRead")))
-
-    clients = {
-        id(m._get_connection().connection.client): m._get_connection().connection.client
-        for m in (SessionItem, MessageItem)
-    }
-    for client in clients.values():
-        client.meta.events.register("provide-client-params.dynamodb.*", record)
-    try:
+    def read() -> None:
         assert gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth("sk-alice")).is_success
-    finally:
-        for client in clients.values():
-            client.meta.events.unregister("provide-client-params.dynamodb.*", record)
-    assert sent == [("GetItem", True), ("Query", True)]
+
+    sent = dynamodb_requests(read)
+    assert [(op, params.get("ConsistentRead")) for op, params in sent] == [("GetItem", True), ("Query", True)]
 
 
 def test_a_listing_the_table_refuses_is_a_503(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -573,21 +562,3 @@ def test_a_listing_the_table_refuses_is_a_503(gateway: Gateway, monkeypatch: pyt
     monkeypatch.setattr(SessionItem.by_owner, "query", refuse)
     response = gateway.history.post("/session-ids", json={}, headers=auth("sk-alice"))
     assert (response.status_code, response.json()["error"]["message"]) == (503, "Chat history is unavailable")
-
-
-def test_a_session_is_read_consistently(gateway: Gateway) -> None:
-    """DynamoDB's default read may miss a write just made (moto never does): the session read asks
-    for ConsistentRead, seen in the GetItem request botocore sends."""
-    alices_session(gateway)
-    sent: list[dict[str, Any]] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        sent.append(dict(params))
-
-    events = SessionItem._get_connection().connection.client.meta.events
-    events.register("provide-client-params.dynamodb.GetItem", record)
-    try:
-        assert gateway.history.post("/chat-history", json={"session_id": "alices"}, headers=auth("sk-alice")).is_success
-    finally:
-        events.unregister("provide-client-params.dynamodb.GetItem", record)
-    assert [(p["Key"]["sk"], p.get("ConsistentRead")) for p in sent] == [({"S": "SESSION"}, True)]
