@@ -59,6 +59,16 @@ def stage(stage_dir: Path, tests_from: str | None) -> None:
         subprocess.run(["tar", "-x", "-C", str(stage_dir)], input=archive.stdout, check=True)  # noqa: S603, S607
         shutil.copy2(REPO / TESTS / "conftest.py", stage_dir / TESTS / "conftest.py")
     shutil.copy2(REPO / "pyproject.toml", stage_dir / "pyproject.toml")
+    _forget_stale_stats(stage_dir)
+
+
+def _forget_stale_stats(stage_dir: Path) -> None:
+    """mutmut maps tests to the functions they reach once, and later maps only *new* tests: an
+    existing test extended to reach another function would never be run against its mutants (a
+    false survivor). When any staged test is newer than that map, drop it so mutmut rebuilds it."""
+    stats = stage_dir / "mutants" / "mutmut-stats.json"
+    if stats.exists() and any(f.stat().st_mtime > stats.stat().st_mtime for f in (stage_dir / TESTS).rglob("*.py")):
+        stats.unlink()
 
 
 def run_mutmut(stage_dir: Path, patterns: list[str], children: int) -> int:
