@@ -12,6 +12,7 @@ import botocore.session
 import pytest
 from chat_history.app import create_app as history_app
 from gateway_core import identity, prompts, secrets
+from gateway_core.history.records import MessageItem, SessionItem
 from gateway_core.history.store import SessionStore, get_store
 from gateway_core.settings import get_settings
 from moto import mock_aws
@@ -154,8 +155,6 @@ def dynamodb_requests(run: Callable[[], Any]) -> list[tuple[str, dict[str, Any]]
     """(operation, parameters) of every DynamoDB request the history models send while ``run()``
     runs. moto reads consistently and charges nothing, so what a read asks for (ConsistentRead,
     a projection, a limit) shows only in the request botocore builds."""
-    from gateway_core.history.records import MessageItem, SessionItem
-
     sent: list[tuple[str, dict[str, Any]]] = []
 
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
