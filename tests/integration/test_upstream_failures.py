@@ -81,13 +81,13 @@ def _cut_stream(connection: socket.socket) -> None:
     connection.close()
 
 
-def _start_gateway(litellm_port: int) -> tuple[str, subprocess.Popen[bytes]]:
+def _start_gateway(litellm_port: int, read_timeout_s: int) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     env = {
         **os.environ,
         "GATEWAY_LITELLM_BASE_URL": f"http://127.0.0.1:{litellm_port}",
         "GATEWAY_LITELLM_CONNECT_TIMEOUT_S": "1",
-        "GATEWAY_LITELLM_READ_TIMEOUT_S": "1",
+        "GATEWAY_LITELLM_READ_TIMEOUT_S": str(read_timeout_s),
     }
     process = subprocess.Popen([sys.executable, "-m", "local.gateway", "--port", str(port)], env=env, cwd=REPO_ROOT)  # noqa: S603
     url = f"http://127.0.0.1:{port}"
@@ -104,11 +104,12 @@ def _start_gateway(litellm_port: int) -> tuple[str, subprocess.Popen[bytes]]:
 
 
 @pytest.fixture
-def gateway_to() -> Iterator[Callable[[int], str]]:
+def gateway_to() -> Iterator[Callable[..., str]]:
+    """Start a gateway whose LiteLLM is at ``litellm_port``: ``gateway_to(port, read_timeout_s=1)``."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(litellm_port: int) -> str:
-        url, process = _start_gateway(litellm_port)
+    def start(litellm_port: int, read_timeout_s: int = 1) -> str:
+        url, process = _start_gateway(litellm_port, read_timeout_s)
         processes.append(process)
         return url
 
@@ -231,6 +232,55 @@ def test_client_disconnect_stops_the_upstream_read(gateway_to: Callable[[int], s
         ) as response:
             next(response.iter_bytes())  # the stream is flowing; now the client goes away
         assert closed.wait(5), "the gateway kept reading from LiteLLM after the client left"
+    finally:
+        close()
+
+
+def _one_chunk_then_silence(closed: threading.Event) -> Callable[[socket.socket], None]:
+    """A stream that sends one chunk, then nothing for a minute (a model thinking), and sets
+    ``closed`` when the gateway hangs up on it."""
+
+    def handle(connection: socket.socket) -> None:
+        connection.recv(65536)
+        chunk = b'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}\n\n'
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        connection.sendall(head + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        connection.settimeout(60)
+        try:
+            if connection.recv(65536) == b"":  # the gateway closed its end
+                closed.set()
+        except OSError:  # reset by the gateway, or closed by the test's end
+            closed.set()
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "m", "messages": HI, "stream": True}),
+        ("/bedrock/model/m/converse-stream", {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
+    ],
+)
+def test_client_leaving_a_silent_stream_closes_the_upstream_at_once(
+    gateway_to: Callable[..., str], path: str, body: dict[str, Any]
+) -> None:
+    """No next chunk is needed to notice: a model silent for a minute is not read (and paid) for
+    a minute after its client left."""
+    closed = threading.Event()
+    port, close = _serve(_one_chunk_then_silence(closed))
+    try:
+        import httpx
+
+        with httpx.stream(
+            "POST",
+            f"{gateway_to(port, read_timeout_s=60)}{path}",
+            json=body,
+            headers={"Authorization": "Bearer sk-any"},
+        ) as response:
+            assert response.status_code == 200
+            next(response.iter_bytes())  # the first chunk arrived; the model is silent; the client leaves
+        assert closed.wait(5), "the gateway held LiteLLM's silent stream open after the client left"
     finally:
         close()
 

@@ -45,8 +45,9 @@ from gateway_core.prioritized import prioritized
 from gateway_core.priority import requested_priority
 from gateway_core.prompts import apply_to_converse, is_prompt_arn, render_prompt
 from gateway_core.request_record import note_model, note_upstream_failure, note_usage
+from gateway_core.streaming import StreamingResponse
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 

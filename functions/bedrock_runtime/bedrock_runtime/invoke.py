@@ -34,8 +34,9 @@ from gateway_core.invoke.nova import NovaEvents, nova_request, nova_response
 from gateway_core.invoke.prompt import prompt_body, prompt_variables
 from gateway_core.prompts import is_prompt_arn, render_prompt
 from gateway_core.request_record import note_model, note_usage
+from gateway_core.streaming import StreamingResponse
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from bedrock_runtime.converse import EVENT_STREAM, exception_frame, open_litellm, stream_frames
 

@@ -25,7 +25,8 @@ from gateway_core.http import LiteLLMClient, Upstream, UpstreamRequest
 from gateway_core.openai_errors import sse_error_event
 from gateway_core.request_record import note_upstream_failure, note_usage
 from gateway_core.stream_usage import is_usage_only
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from gateway_core.streaming import StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 __all__ = ["chat_with_history"]
 

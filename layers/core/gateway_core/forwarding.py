@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from gateway_core.errors import UpstreamError
 from gateway_core.http import LiteLLMClient, Upstream, UpstreamRequest
 from gateway_core.internals import public_headers
 from gateway_core.request_record import current_record, note_usage, usage_from_json_tail
 from gateway_core.stream_usage import SseUsage
+from gateway_core.streaming import StreamingResponse
 
 __all__ = ["forward", "read_upstream", "relay_headers", "relay_whole", "upstream_request"]
 
