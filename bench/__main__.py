@@ -12,12 +12,13 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import coldstart, history, latency, litellm_cost, relay
-from bench.stack import MASTER_KEY, BenchStack, start_stack
+from bench import coldstart, history, latency, litellm_cost, relay, upstream
+from bench.stack import FAKE_TTFT_MS, MASTER_KEY, BenchStack, start_stack
 from local.template import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -42,23 +43,31 @@ def _latency_section(
     lines = [f"### {title}", "", "| path | p50 ms | p90 ms | p99 ms | notes |", "|---|---|---|---|---|"]
     for name, s in stats.items():
         note = ""
-        if name.startswith("gateway"):
+        theirs = name.startswith(latency.UPSTREAM)
+        if name.startswith("gateway") or theirs:
             note = f"over LiteLLM: p50 {s['p50'] - base['p50']:+.2f}, p99 {s['p99'] - base['p99']:+.2f}"
             if cpu and cpu.get(name) is not None:
-                note += f"; gateway CPU {cpu[name]:.2f} ms/request"
+                note += f"; {'middleware' if theirs else 'gateway'} CPU {cpu[name]:.2f} ms/request"
+        ours = stats.get(name.replace(latency.UPSTREAM, "gateway")) if theirs else None
+        if ours is not None:  # issue 17: never slower than the upstream middleware on any route
+            note += f"; gateway minus it: p50 {ours['p50'] - s['p50']:+.2f}, p99 {ours['p99'] - s['p99']:+.2f}"
         lines.append(_row(name, s, note))
     return lines + [""], {"stats": stats, "cpu_ms_per_request": cpu}
 
 
-async def _requests(stack: BenchStack, key: str, rounds: int, requests: int) -> tuple[list[str], dict[str, Any]]:
-    targets = latency.targets(stack.fake, stack.litellm, stack.gateway, key)
+async def _requests(
+    stack: BenchStack, key: str, rounds: int, requests: int, middleware: upstream.UpstreamMiddleware | None
+) -> tuple[list[str], dict[str, Any]]:
+    theirs = middleware.url if middleware else None
+    targets = latency.targets(stack.fake, stack.litellm, stack.gateway, key, upstream=theirs)
+    await latency.check_answers(targets)
     out: list[str] = []
     report: dict[str, Any] = {}
     litellm = litellm_cost.LiteLLMFamily("LiteLLM", stack.litellm, stack.litellm_process().pid, workers=1)
     litellm_before = litellm.cpu_seconds()
     serial = await latency.serial(targets, rounds)
-    # Each round reaches LiteLLM three times (directly, and through both gateway routes).
-    litellm_serial_cpu = (litellm.cpu_seconds() - litellm_before) * 1000 / (3 * (rounds + 20))
+    # Each round (and each of the 20 warm-up rounds) reaches LiteLLM once per target but the fake provider.
+    litellm_serial_cpu = (litellm.cpu_seconds() - litellm_before) * 1000 / ((len(targets) - 1) * (rounds + 20))
     lines, report["serial"] = _latency_section(
         f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)", serial
     )
@@ -72,14 +81,22 @@ async def _requests(stack: BenchStack, key: str, rounds: int, requests: int) -> 
             cpu[target.name] = None
             continue
         watched = gateway_process if target.name.startswith("gateway") else None
+        if middleware and target.name.startswith(latency.UPSTREAM):
+            watched = middleware.process()
         runs[target.name], cpu[target.name] = await latency.concurrent(target, requests, 16, watched)
     lines, report["concurrent"] = _latency_section(
         f"1b. Request latency, concurrent (c=16, {requests} requests each) and 5. gateway CPU", runs, cpu
     )
     out += lines
-    streams = latency.targets(stack.fake, stack.litellm, stack.gateway, key, stream=True)
-    ttft = await latency.serial(streams, max(rounds // 2, 20), latency.first_byte, headers={"x-fake-ttft-ms": "20"})
-    lines, report["first_byte"] = _latency_section("2. Time to first streamed byte (provider TTFT 20 ms)", ttft)
+    streams = latency.targets(stack.fake, stack.litellm, stack.gateway, key, stream=True, upstream=theirs)
+    # The header for the routes that forward it; the upstream middleware's get the fake provider's
+    # default, the same (bench/stack.py).
+    ttft_header = {"x-fake-ttft-ms": str(FAKE_TTFT_MS)}
+    await latency.check_answers(streams, ttft_header)
+    ttft = await latency.serial(streams, max(rounds // 2, 20), latency.first_byte, headers=ttft_header)
+    lines, report["first_byte"] = _latency_section(
+        f"2. Time to first streamed byte (provider TTFT {FAKE_TTFT_MS} ms)", ttft
+    )
     out += lines
     own = {
         "p50_c1_ms": report["serial"]["stats"]["LiteLLM"]["p50"],
@@ -90,6 +107,7 @@ async def _requests(stack: BenchStack, key: str, rounds: int, requests: int) -> 
     }
     report["litellm_own_cost"] = own
     gateway_cpu = [c for name, c in cpu.items() if name.startswith("gateway") and c is not None]
+    upstream_cpu = [c for name, c in cpu.items() if name.startswith(latency.UPSTREAM) and c is not None]
     out += [
         "### 6. LiteLLM's own cost next to ours (the stack's LiteLLM: config.yaml as shipped, 1 worker)",
         "",
@@ -108,8 +126,12 @@ async def _requests(stack: BenchStack, key: str, rounds: int, requests: int) -> 
             ]
         )
         + " |",
-        "",
     ]
+    if middleware:
+        their_p50 = report["serial"]["stats"][f"{latency.UPSTREAM} OpenAI"]["p50"] - own["p50_c1_ms"]
+        their_cpu = f"{max(upstream_cpu):.2f} (dearer route)" if upstream_cpu else ""
+        out.append(f"| {latency.UPSTREAM} (theirs, over LiteLLM) | {their_p50:+.2f} (OpenAI) |  |  |  | {their_cpu} |")
+    out.append("")
     return out, report
 
 
@@ -152,6 +174,19 @@ def _only_relay(rounds: int, baseline: str | None) -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _start_upstream(stack: BenchStack, checkout: tuple[Path, Path] | None) -> upstream.UpstreamMiddleware | None:
+    """The upstream project's middleware in front of the stack's LiteLLM (bench/upstream.py), when
+    BENCH_UPSTREAM_MIDDLEWARE names it; one line says what runs, or that it does not."""
+    if checkout is None:
+        print(upstream.skipped_line() + "\n", flush=True)
+        return None
+    database = stack.litellm_process().environ()["DATABASE_URL"]  # the stack's Postgres
+    middleware = upstream.start(*checkout, stack.litellm, database, stack.data_dir / "logs")
+    described = ", ".join(f"{name} {value}" for name, value in middleware.described.items())
+    print(f"Upstream middleware: {described}\n", flush=True)
+    return middleware
 
 
 def _generate_key(stack: BenchStack, **limits: float) -> str:
@@ -202,6 +237,7 @@ def main() -> int:
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     print(f"\n{report['cores']} cores, commit {report['commit']}, {report['time']}\n", flush=True)
+    checkout = upstream.configured()  # before anything starts: a wrong path fails at once
 
     cold = coldstart.measure(3 if args.quick else 7)
     lines = [
@@ -217,9 +253,15 @@ def main() -> int:
     report["cold_start"] = {package: {"median_ms": r.median_ms, "heavy": r.heavy} for package, r in cold.items()}
 
     stack = start_stack()
+    middleware = None
     try:
         key = _generate_key(stack)
-        lines, report["latency"] = asyncio.run(_requests(stack, key, rounds, requests))
+        middleware = _start_upstream(stack, checkout)
+        report["upstream_middleware"] = middleware.described if middleware else None
+        lines, report["latency"] = asyncio.run(_requests(stack, key, rounds, requests, middleware))
+        if middleware:
+            middleware.stop()
+            middleware = None
         print("\n".join(lines), flush=True)
         lines, report["relay"] = _relay(stack, key, rounds, args.relay_baseline)
         print("\n".join(lines), flush=True)
@@ -250,6 +292,8 @@ def main() -> int:
         print("\n".join(lines), flush=True)
         report["history"] = {"engine": engine, "store_append_ms": store, "gateway_turn_ms": turns}
     finally:
+        if middleware:
+            middleware.stop()
         stack.stop()
 
     RESULTS.mkdir(parents=True, exist_ok=True)

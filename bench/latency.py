@@ -12,9 +12,11 @@ from typing import Any
 
 import aiohttp
 import psutil
+from botocore.eventstream import EventStreamBuffer
 
 CHAT = {"model": "fake-gpt", "messages": [{"role": "user", "content": "Say hello"}]}
 CONVERSE = {"messages": [{"role": "user", "content": [{"text": "Say hello"}]}]}
+UPSTREAM = "upstream middleware"  # its targets' names begin with this (bench/upstream.py)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,21 +41,65 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def targets(fake: str, litellm: str, gateway: str, key: str, *, stream: bool = False) -> list[Target]:
+def targets(
+    fake: str, litellm: str, gateway: str, key: str, *, stream: bool = False, upstream: str | None = None
+) -> list[Target]:
+    """Each layer's chat route; ``upstream``: the upstream project's middleware (bench/upstream.py)
+    too, on the same two routes as ours ("upstream middleware X" beside "gateway X")."""
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     chat = {**CHAT, "stream": True} if stream else CHAT
+    converse = "/bedrock/model/fake-gpt/converse" + ("-stream" if stream else "")
+    suffix = "Stream" if stream else ""
     found = [
         Target("fake provider", f"{fake}/v1/chat/completions", chat, {"Content-Type": "application/json"}),
         Target("LiteLLM", f"{litellm}/v1/chat/completions", chat, auth),
         Target("gateway OpenAI", f"{gateway}/v1/chat/completions", chat, auth),
-        Target(
-            "gateway Converse" + ("Stream" if stream else ""),
-            f"{gateway}/bedrock/model/fake-gpt/converse" + ("-stream" if stream else ""),
-            CONVERSE,
-            auth,
-        ),
+        Target(f"gateway Converse{suffix}", gateway + converse, CONVERSE, auth),
     ]
+    if upstream:
+        found += [
+            Target(f"{UPSTREAM} OpenAI", f"{upstream}/v1/chat/completions", chat, auth),
+            Target(f"{UPSTREAM} Converse{suffix}", upstream + converse, CONVERSE, auth),
+        ]
     return found[1:] if stream else found
+
+
+def answer_text(content_type: str, body: bytes) -> str:
+    """The assistant's text in an answer of any route here (OpenAI or Converse, whole or streamed);
+    "" when there is none. A status 200 is not enough: the upstream middleware answers LiteLLM's
+    errors on its OpenAI route with 200 and an error body."""
+    if content_type.startswith("application/vnd.amazon.eventstream"):
+        buffer = EventStreamBuffer()
+        buffer.add_data(body)  # botocore's decoder, as a boto3 client reads it (checks every CRC)
+        text = ""
+        for message in buffer:
+            if message.headers.get(":event-type") == "contentBlockDelta":
+                text += json.loads(message.payload).get("delta", {}).get("text", "")
+        return text
+    if content_type.startswith("text/event-stream"):
+        text = ""
+        for line in body.decode().splitlines():
+            if line.startswith("data: {"):
+                for choice in json.loads(line[len("data: ") :]).get("choices", []):
+                    text += (choice.get("delta") or {}).get("content") or ""
+        return text
+    answer = json.loads(body)
+    if "choices" in answer:
+        return str(answer["choices"][0]["message"].get("content") or "")
+    return "".join(block.get("text", "") for block in answer.get("output", {}).get("message", {}).get("content", []))
+
+
+async def check_answers(all_targets: list[Target], headers: dict[str, str] | None = None) -> None:
+    """One request to each target, which must answer 200 with the assistant's text: a route that
+    answers errors fast must not pass for a fast route."""
+    async with aiohttp.ClientSession() as session:
+        for target in all_targets:
+            sent = {**target.headers, **(headers or {})}
+            async with session.post(target.url, data=json.dumps(target.body), headers=sent) as response:
+                body = await response.read()
+                text = answer_text(response.headers.get("Content-Type", ""), body) if response.status == 200 else ""
+            if not text:
+                raise RuntimeError(f"{target.name}: no answer (HTTP {response.status}): {body[:300]!r}")
 
 
 Timed = Callable[[aiohttp.ClientSession, Target], Awaitable[float]]

@@ -15,6 +15,11 @@ from local.processes import free_port
 from local.template import REPO_ROOT
 
 MASTER_KEY = "sk-bench-master"
+# The fake provider's wait before a stream's first chunk, for every stream that names no other
+# (x-fake-ttft-ms): the upstream middleware (bench/upstream.py) forwards no client headers to
+# LiteLLM, so its streams can have section 2's first-token delay only as the default. Measures that
+# want none (section 1c) ask for 0.
+FAKE_TTFT_MS = 20
 
 
 @dataclass
@@ -54,6 +59,7 @@ def start_stack() -> BenchStack:
     data_dir = REPO_ROOT / ".local" / "bench-stack"
     # As deployed: one access-log line per request.
     env = {"LITELLM_MASTER_KEY": MASTER_KEY, "POWERTOOLS_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")}
+    env["FAKE_TTFT_MS"] = str(FAKE_TTFT_MS)
     env["LOCAL_DYNAMODB"] = "moto"  # the whole-turn figures stay comparable with earlier runs (moto)
     try:
         process = launch_stack(data_dir, ports, env)
