@@ -4,7 +4,7 @@ Each function runs as root in a private mount namespace (``unshare --mount``; th
 nothing) laid out as Lambda's execution environment:
 
 * ``/var/lang``    the python3.13 interpreter (pyenv's, as Lambda's own runtime prefix is /var/lang)
-* ``/opt``         the built CoreLayer (so its packages sit in /opt/python, as for any layer)
+* ``/opt``         the built CoreLayer and BytecodeLayer, merged (their packages in /opt/python)
 * ``/var/task``    the built function
 * ``/var/runtime`` what Lambda's managed runtime brings: its runtime interface client
   (``awslambdaric`` from PyPI), boto3, and a bootstrap that sets ``sys.path`` as Lambda
@@ -61,7 +61,12 @@ main([sys.argv[0], os.environ["_HANDLER"]])
 '''
 
 
-def _python313() -> Path:
+def global_layers() -> list[str]:
+    """The layers every function gets (template.yaml's Globals), in the template's order."""
+    return [layer["Ref"] for layer in load_template()["Globals"]["Function"]["Layers"]]
+
+
+def python313() -> Path:
     found = sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"))
     if not found:
         raise RuntimeError("no python3.13 (pyenv) on this machine: the Lambda-shaped check needs it")
@@ -94,7 +99,7 @@ def build(architecture: str = ARCHITECTURE) -> Path:
     digest = _inputs_digest(architecture)
     if stamp.exists() and stamp.read_text() == digest:
         return target
-    python_bin = _python313().parent
+    python_bin = python313().parent
     env = {**os.environ, "PATH": f"{python_bin}:{os.environ['PATH']}", "SAM_CLI_TELEMETRY": "0"}
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     argv = ["nice", str(_sam()), "build", "--template", str(REPO_ROOT / "template.yaml"), "--build-dir", str(target)]
@@ -121,7 +126,7 @@ def lambda_runtime() -> Path:
     stamp = runtime / ".pins"
     if not (stamp.exists() and stamp.read_text() == "\n".join(pins)):
         shutil.rmtree(runtime, ignore_errors=True)
-        argv = [str(_python313()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        argv = [str(python313()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         argv += ["--only-binary=:all:", "--target", str(runtime), *pins]
         subprocess.run(argv, check=True, capture_output=True)  # noqa: S603
         stamp.write_text("\n".join(pins))
@@ -221,15 +226,19 @@ class LambdaShape:
 
     def _namespaced(self, function: BuiltFunction, argv: list[str]) -> list[str]:
         mounts = {
-            "/var/lang": _python313().parent.parent,
-            "/opt": self.build_dir / "CoreLayer",
+            "/var/lang": python313().parent.parent,
             "/var/task": function.code_dir,
             "/var/runtime": self.runtime,
         }
-        # A tmpfs over /var inside the namespace gives the mount points without touching the host.
+        # Read-only, as in Lambda (so nothing, a __pycache__ included, is written back into the
+        # build). A tmpfs over /var inside the namespace gives the mount points without touching
+        # the host. /opt is the template's layers merged in their order, as Lambda extracts them:
+        # an overlay with only lower layers, which is read-only by construction.
+        layers = ":".join(f"'{self.build_dir / name}'" for name in reversed(global_layers()))  # the last on top
         script = "mount -t tmpfs tmpfs /var && mkdir -p /var/lang /var/task /var/runtime"
+        script += f" && mount -t overlay overlay -o lowerdir={layers} /opt"
         for target, source in mounts.items():
-            script += f" && mount --bind '{source}' {target}"
+            script += f" && mount --bind '{source}' {target} && mount -o remount,bind,ro {target}"
         script += ' && cd /var/task && exec "$@"'
         return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "lambda", *argv]
 

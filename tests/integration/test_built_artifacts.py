@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from local.lambda_shape import BuiltFunction, LambdaShape, build, built_functions
+from local.lambda_shape import BuiltFunction, LambdaShape, build, built_functions, python313
 from local.template import LITELLM, REPO_ROOT, load_routes
 from tests.integration.conftest import LocalStack
 from tests.integration.test_events_invoke import assert_answers, with_real_session
@@ -83,6 +84,44 @@ def test_every_function_is_built_and_checked(functions: dict[str, BuiltFunction]
         "UserKeysFunction": False,
     }
     assert {target(json.loads(p.read_text())) for p in EVENTS} == {f.logical_id for f in built}
+
+
+# Run by the layers' own interpreter: a pyc's header (magic number, source hash) is version-specific.
+_BYTECODE_AUDIT = """
+import importlib.util, json, pathlib, sys
+core, bytecode = (pathlib.Path(p) / "python" for p in sys.argv[1:3])
+missing, stale, unchecked, sources = [], [], [], 0
+for source in sorted(core.rglob("*.py")):
+    relative = source.relative_to(core)
+    if not all(part.isidentifier() for part in relative.parts[:-1]):
+        continue  # not importable (a wheel's *.data/scripts, which sam build unpacks as they are)
+    sources += 1
+    pyc = bytecode / relative.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+    if not pyc.exists():
+        missing.append(str(relative))
+        continue
+    header = pyc.read_bytes()[:16]
+    flags = int.from_bytes(header[4:8], "little")
+    if header[:4] != importlib.util.MAGIC_NUMBER or flags != 0b11:  # hash-based, source checked
+        unchecked.append(str(relative))
+    elif header[8:16] != importlib.util.source_hash(source.read_bytes()):
+        stale.append(str(relative))
+print(json.dumps({"sources": sources, "missing": missing, "stale": stale, "unchecked": unchecked}))
+"""
+
+
+def test_the_bytecode_layer_holds_a_checked_pyc_of_every_core_layer_source(functions: dict[str, BuiltFunction]) -> None:
+    """Lambda's /opt is read-only: a module without its pyc there is compiled on every cold start."""
+    built = build()
+    audit = subprocess.run(  # noqa: S603 (our own script)
+        [str(python313()), "-c", _BYTECODE_AUDIT, str(built / "CoreLayer"), str(built / "BytecodeLayer")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(audit.stdout)
+    assert found["sources"] > 1000  # the layer's packages, not an empty folder
+    assert (found["missing"], found["stale"], found["unchecked"]) == ([], [], [])
 
 
 @pytest.mark.parametrize("event_path", EVENTS, ids=lambda p: p.stem)

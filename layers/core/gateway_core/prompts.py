@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from gateway_core import tracing
 from gateway_core.converse.request import converse_to_openai
 from gateway_core.errors import (
     InvalidRequestError,
@@ -90,6 +91,7 @@ def _client(region: str) -> Any:
             import boto3  # lazy: only prompt requests pay for it
             from botocore.config import Config
 
+            tracing.trace_aws_calls()
             config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
             _clients[region] = boto3.client("bedrock-agent", region_name=region, config=config)
         return _clients[region]

@@ -10,6 +10,7 @@ import threading
 
 from starlette.concurrency import run_in_threadpool
 
+from gateway_core import tracing
 from gateway_core.errors import ServiceUnavailableError
 from gateway_core.settings import get_settings
 
@@ -36,6 +37,7 @@ def master_key() -> str:
                 import boto3  # lazy: most invocations never need it
                 from botocore.exceptions import BotoCoreError, ClientError
 
+                tracing.trace_aws_calls()
                 try:
                     client = boto3.client("secretsmanager")
                     secret = client.get_secret_value(SecretId=settings.master_key_secret_arn)

@@ -1,5 +1,7 @@
 """X-Ray traces with Powertools Tracer: one segment per request, subsegments for the LiteLLM
-call and for every AWS call (DynamoDB, GetPrompt, Secrets Manager: botocore is patched).
+call and for every AWS call (DynamoDB, GetPrompt, Secrets Manager: botocore is patched, by
+``trace_aws_calls``, just before the first client is made: the patch imports botocore's client,
+~150 ms that a cold start of a function whose requests never reach AWS need not pay).
 
 Tracing is on where there is somewhere to send segments: in Lambda with active tracing, or
 wherever ``AWS_XRAY_DAEMON_ADDRESS`` is set (``make dev`` points it at a local collector);
@@ -17,6 +19,7 @@ requests at once, and worker threads (``run_in_threadpool``) inherit the request
 from __future__ import annotations
 
 import os
+import threading
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +28,7 @@ from gateway_core.settings import flag
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-__all__ = ["RequestTrace", "Span", "begin_request", "enabled", "prepare", "start_span"]
+__all__ = ["RequestTrace", "Span", "begin_request", "enabled", "prepare", "start_span", "trace_aws_calls"]
 
 _IN_LAMBDA = bool(os.environ.get("LAMBDA_TASK_ROOT"))
 
@@ -90,14 +93,29 @@ def _get_tracer(service: str) -> Tracer:
     global _tracer
     if _tracer is None:
         from aws_lambda_powertools import Tracer
-        from aws_xray_sdk.core import patch
 
         tracer = Tracer(service=service, disabled=False, auto_patch=False)
         recorder: Any = tracer.provider  # aws_xray_sdk's recorder
         recorder.configure(context=_request_context(), sampling=False, service=service)
-        patch(["botocore"])  # DynamoDB (history), bedrock-agent GetPrompt, Secrets Manager
         _tracer = tracer
     return _tracer
+
+
+_aws_patch_lock = threading.Lock()
+
+
+def trace_aws_calls() -> None:
+    """Trace every botocore call from now on (DynamoDB for history, bedrock-agent's GetPrompt,
+    Secrets Manager), when tracing is on. Called before a module makes its first AWS client; the
+    patch is on botocore's client class, so clients made before it are traced too. The SDK skips
+    a module it already patched, but without a lock, and the first clients are made in worker
+    threads."""
+    if _tracer is None:
+        return
+    from aws_xray_sdk.core import patch
+
+    with _aws_patch_lock:
+        patch(["botocore"])
 
 
 def prepare(service: str) -> None:

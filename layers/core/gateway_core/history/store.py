@@ -44,6 +44,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from gateway_core import tracing
 from gateway_core.errors import ServiceUnavailableError
 from gateway_core.history.records import (
     SESSION_SK,
@@ -136,6 +137,7 @@ class SessionStore:
             model.Meta.table_name = table_name
             model.Meta.region = self.region
             model._connection = None  # rebind to the new table name
+        tracing.trace_aws_calls()  # before the first DynamoDB call (this connection's or a model's)
         # One connection for transactions: each new one builds a botocore session and client.
         self._connection = Connection(region=self.region)
         self.conflicts_retried = 0  # turns sent again after TransactionConflict (concurrent turns)
