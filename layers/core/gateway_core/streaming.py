@@ -2,8 +2,8 @@
 
 Starlette's ``StreamingResponse`` (under ASGI spec 2.3, which uvicorn's HTTP/1.1 protocols report)
 runs the body in a second task of an anyio task group, beside a task that waits for the client
-to disconnect. The task group costs ~130 us of CPU per stream, before the first byte, on every
-streamed chat request (bench/, 2026-12-01). Here the body is sent from the request's own task
+to disconnect. The task group cost ~130-200 us of CPU per stream, before its first byte (in
+process, 2026-12-01: README, Performance). Here the body is sent from the request's own task
 and a plain asyncio task waits for the disconnect: when the client leaves, it cancels the
 request's task wherever it waits (a silent model included), so the body's ``finally`` closes the
 upstream connection and LiteLLM stops generating, as with Starlette's.
