@@ -42,6 +42,12 @@ def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+async def first_then_silence() -> AsyncIterator[bytes]:
+    """One chunk, then a model that never says anything again."""
+    yield b"first"
+    await asyncio.Event().wait()
+
+
 def test_a_whole_stream_is_head_chunks_and_end_and_leaves_no_task_behind() -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b"a"
@@ -102,15 +108,9 @@ def test_a_client_leaving_a_silent_stream_ends_it_at_once_and_the_request_normal
 
 
 def test_a_cancellation_that_is_not_the_client_leaving_goes_on() -> None:
-    forever = asyncio.Event()
-
-    async def waits() -> AsyncIterator[bytes]:
-        yield b"first"
-        await forever.wait()
-
     async def main() -> None:
         client = Client()
-        serving = asyncio.ensure_future(StreamingResponse(waits())(SCOPE, client.receive, client.send))
+        serving = asyncio.ensure_future(StreamingResponse(first_then_silence())(SCOPE, client.receive, client.send))
         while not bodies(client):
             await asyncio.sleep(0)
         serving.cancel()  # a shutdown, say
@@ -121,18 +121,12 @@ def test_a_cancellation_that_is_not_the_client_leaving_goes_on() -> None:
 
 
 def test_a_receive_that_fails_fails_the_request() -> None:
-    forever = asyncio.Event()
-
-    async def waits() -> AsyncIterator[bytes]:
-        yield b"first"
-        await forever.wait()
-
     async def broken_receive() -> Message:
         raise RuntimeError("receive broke")
 
     async def main() -> None:
         client = Client()
-        await StreamingResponse(waits())(SCOPE, broken_receive, client.send)
+        await StreamingResponse(first_then_silence())(SCOPE, broken_receive, client.send)
 
     with pytest.raises(RuntimeError, match="receive broke"):
         run(main())
