@@ -122,6 +122,7 @@ def measure_built(samples: int = 5) -> dict[str, BuiltColdStart] | str:
     except RuntimeError as exc:  # no aws-sam-cli venv or python3.13 here
         return str(exc).splitlines()[0]
     layers = global_layers()
+    core_alone = build_dir / layers[0]  # the CoreLayer, first in the template: no bytecode
     packages = {spec.logical_id: spec.package for spec in functions(load_template())}
     results: dict[str, BuiltColdStart] = {}
     with tempfile.TemporaryDirectory(prefix="bench-opt-") as scratch:
@@ -130,7 +131,7 @@ def measure_built(samples: int = 5) -> dict[str, BuiltColdStart] | str:
             package = packages[built.logical_id]
             without, deployed = [], []
             for _ in range(samples):
-                without.append(_built_import_ms(python, package, built.code_dir, build_dir / layers[0]))
+                without.append(_built_import_ms(python, package, built.code_dir, core_alone))
                 deployed.append(_built_import_ms(python, package, built.code_dir, opt))
             results[package] = BuiltColdStart(statistics.median(without), statistics.median(deployed))
     return results
