@@ -25,10 +25,10 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from gateway_core.aiohttp_transport import AiohttpTransport
 from gateway_core.body_limit import limited_receive
 from gateway_core.errors import PayloadTooLargeError, UpstreamError
 from gateway_core.forwarding import forward, upstream_request
+from gateway_core.h1_transport import Http1Transport
 from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_response
 from gateway_core.server import HttpProtocol
@@ -59,7 +59,7 @@ class LiteLLMPassthrough:
     """The HTTP-proxy integration: everything no function serves reaches LiteLLM unchanged."""
 
     def __init__(self) -> None:
-        self.client = LiteLLMClient(AiohttpTransport())
+        self.client = LiteLLMClient(Http1Transport())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, limited_receive(scope, receive))

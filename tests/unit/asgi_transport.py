@@ -1,6 +1,6 @@
 """A LiteLLM transport that hands each request to an ASGI app in process: the unit tests' fake
-LiteLLM sits behind the same ``gateway_core.http.Transport`` protocol as the real aiohttp one,
-so handlers run unchanged, streaming included, with no socket."""
+LiteLLM sits behind the same ``gateway_core.http.Transport`` protocol as the real one
+(``gateway_core.h1_transport``), so handlers run unchanged, streaming included, with no socket."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A keep-alive HTTP/1.1 server on 127.0.0.1 whose connections the test ends at will.
 
-The real transport (aiohttp) talks to it over real sockets, so a test can do to the pool what a
+The real transport (gateway_core.h1_transport) talks to it over real sockets, so a test can do to the pool what a
 LiteLLM restart or crash does: close idle connections (FIN, or RST), or read a request and die
 before answering. Every request it reads is recorded, so a test sees exactly what was sent twice.
 """

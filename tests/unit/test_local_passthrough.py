@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from gateway_core.aiohttp_transport import AiohttpTransport
+from gateway_core.h1_transport import Http1Transport
 from gateway_core.http import LiteLLMClient
 from gateway_core.settings import Settings
 
@@ -18,7 +18,7 @@ def test_passthrough_answers_502_when_litellm_is_down() -> None:
     async def call() -> httpx.Response:
         passthrough = LiteLLMPassthrough()
         nobody = Settings(litellm_base_url=f"http://127.0.0.1:{free_port()}", litellm_connect_timeout_s=2.0)
-        passthrough.client = LiteLLMClient(AiohttpTransport(nobody))
+        passthrough.client = LiteLLMClient(Http1Transport(nobody))
         try:
             transport = httpx.ASGITransport(app=passthrough)
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
@@ -30,7 +30,7 @@ def test_passthrough_answers_502_when_litellm_is_down() -> None:
     assert response.status_code == 502
     assert response.json() == {
         "error": {
-            "message": "LiteLLM is unreachable (ClientConnectorError)",
+            "message": "LiteLLM is unreachable (ConnectionRefusedError)",
             "type": "api_error",
             "param": None,
             "code": "upstream_unavailable",

@@ -1,7 +1,7 @@
-"""The real transport (aiohttp) against a server that closes its connections under the pool.
+"""The real transport (gateway_core.h1_transport) against a server that closes its connections under the pool.
 
 What a LiteLLM restart or crash does to our pool, at the socket level: idle connections closed
-(FIN or RST) while the gateway's event loop is busy, so aiohttp still believes them alive; a
+(FIN or RST) while the gateway's event loop is busy, so the pool still holds them as alive; a
 connection that dies after our request reached it. Run on both event loops the gateway uses
 (asyncio here and in tests, uvloop under uvicorn and the Lambda Web Adapter).
 """
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import uvicorn
 import uvloop
-from gateway_core.aiohttp_transport import AiohttpTransport
 from gateway_core.errors import UpstreamUnavailableError
+from gateway_core.h1_transport import Http1Transport
 from gateway_core.http import UpstreamRequest
 from gateway_core.settings import Settings
 
@@ -43,15 +43,15 @@ def upstream() -> Iterator[ScriptedUpstream]:
     server.close()
 
 
-async def _status(transport: AiohttpTransport, request: UpstreamRequest) -> int:
+async def _status(transport: Http1Transport, request: UpstreamRequest) -> int:
     response = await transport.send(request)
     await response.read()
     await response.close(reuse=True)
     return response.status_code
 
 
-def _transport(upstream: ScriptedUpstream) -> AiohttpTransport:
-    return AiohttpTransport(Settings(litellm_base_url=upstream.url, litellm_read_timeout_s=5))
+def _transport(upstream: ScriptedUpstream) -> Http1Transport:
+    return Http1Transport(Settings(litellm_base_url=upstream.url, litellm_read_timeout_s=5))
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
@@ -63,7 +63,7 @@ def test_connections_closed_by_a_restart_cost_the_next_callers_nothing(
         try:
             first = await asyncio.gather(*[_status(transport, CHAT) for _ in range(3)])  # three pooled connections
             # LiteLLM restarts: it closes its idle connections. This call blocks the event loop, as a
-            # busy gateway's loop is, so aiohttp has not seen the closes when the next requests start.
+            # busy gateway's loop is, so the pool has not seen the closes when the next requests start.
             upstream.close_idle(reset=reset)
             after = [await _status(transport, CHAT) for _ in range(3)]
             return first + after
@@ -94,8 +94,8 @@ def test_a_post_that_reached_a_dying_upstream_is_not_sent_again(run: Runner, ups
     assert upstream.received == [Received(0, "POST", CHAT.path, CHAT.content)] * 2
 
 
-def test_an_idempotent_request_is_retried_once_by_aiohttp_itself(run: Runner, upstream: ScriptedUpstream) -> None:
-    """GET /key/info (and DELETE) may be sent again: aiohttp does it, once, on a new connection."""
+def test_an_idempotent_request_is_retried_once_on_a_new_connection(run: Runner, upstream: ScriptedUpstream) -> None:
+    """GET /key/info (and DELETE) may be sent again (RFC 9112 9.3.1): once, on a new connection."""
 
     async def scenario() -> int:
         transport = _transport(upstream)
@@ -114,21 +114,21 @@ def test_a_post_refused_before_any_byte_was_written_is_retried_once(
     run: Runner, upstream: ScriptedUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The loop may learn that LiteLLM closed a pooled connection after we picked it and before
-    the body is written (on Python 3.11 the write runs one loop iteration later): the body
-    refuses to go out on a closing connection, and the request is sent once more."""
-    from gateway_core import aiohttp_transport
+    the request is written: nothing goes out on a closing connection, and the request is sent
+    once more."""
+    from gateway_core import h1_transport
 
-    original = aiohttp_transport.LiveConnector.connect
+    original = h1_transport._Pool.acquire
     closed_under_us: list[bool] = []
 
-    async def connect_then_peer_closes(self: Any, *args: Any, **kwargs: Any) -> Any:
-        connection = await original(self, *args, **kwargs)
-        if len(upstream.received) == 1 and not closed_under_us:  # the first reuse only
+    async def acquire_then_peer_closes(self: Any) -> Any:
+        connection, reused = await original(self)
+        if reused and not closed_under_us:  # the first reuse only
             closed_under_us.append(True)
             connection.transport.close()  # what the loop does when it reads the peer's FIN
-        return connection
+        return connection, reused
 
-    monkeypatch.setattr(aiohttp_transport.LiveConnector, "connect", connect_then_peer_closes)
+    monkeypatch.setattr(h1_transport._Pool, "acquire", acquire_then_peer_closes)
 
     async def scenario() -> list[int]:
         transport = _transport(upstream)

@@ -61,9 +61,9 @@ def function_app(
     app.state.service = os.environ.get("POWERTOOLS_SERVICE_NAME", "gateway")
     tracing.prepare(app.state.service)  # the X-Ray SDK at init, only when tracing is on
     if litellm is None:
-        from gateway_core.aiohttp_transport import AiohttpTransport
+        from gateway_core.h1_transport import Http1Transport
 
-        litellm = LiteLLMClient(AiohttpTransport())
+        litellm = LiteLLMClient(Http1Transport())
     app.state.litellm = litellm
     return app
 

@@ -2,12 +2,12 @@
 
     LiteLLMClient            what handlers use: send() a request, call() a small management API
      └── Transport           how bytes reach LiteLLM (a protocol with two methods)
-          ├── AiohttpTransport   the real one: one pooled aiohttp session per event loop
+          ├── Http1Transport     the real one: pooled HTTP/1.1 connections per event loop (h1_transport)
           └── (tests)            an in-process fake LiteLLM behind the same protocol
 
 Each app holds one client in ``app.state.litellm`` (``gateway_core.app_support``); handlers
-reach it with ``litellm_client(request)``. Nothing here knows aiohttp: the transport maps its
-library's failures onto ``gateway_core.errors.UpstreamError`` before they get here.
+reach it with ``litellm_client(request)``. Nothing here knows sockets: the transport maps its
+failures onto ``gateway_core.errors.UpstreamError`` before they get here.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Upstream:
             self._span.fail()
 
     async def aiter_lines(self) -> AsyncIterator[str]:
-        """Lines of any length (aiohttp's own line reader stops at 64 KiB; SSE chunks can be larger)."""
+        """Lines of any length (SSE chunks can be larger than any reader's line limit)."""
         pending = b""
         async for chunk in self.aiter_raw():
             pending += chunk
