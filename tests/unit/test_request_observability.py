@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -214,4 +215,55 @@ def test_in_lambda_the_request_is_a_subsegment_of_lambdas_segment(monkeypatch: p
     assert quiet is not None and tracing.start_span("litellm") is None
     quiet.finish("POST", "/", 200, {})
     assert len(emitted.documents) == 1  # nothing sent for an unsampled request
+    assert tracing._request.get().stack == []  # type: ignore[union-attr]  # nor any entity made for it
     assert tracing.begin_request("openai-chat", "POST", None, from_runtime=False) is None  # no Lambda trace header
+
+
+def test_the_request_and_its_litellm_call_are_traced_from_their_own_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entities are made when needed (an AWS call, or the end), never on the way to LiteLLM, and
+    still say when the request and the call began."""
+    monkeypatch.setattr(tracing, "_enabled", True)
+    monkeypatch.setattr(tracing, "_IN_LAMBDA", False)
+    monkeypatch.setattr(tracing, "_tracer", None)
+    recorder: Any = tracing._get_tracer("openai-chat").provider
+    emitted = Emitted()
+    monkeypatch.setattr(recorder, "_emitter", emitted)
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    trace = tracing.begin_request("openai-chat", "POST", None, from_runtime=False)
+    assert trace is not None
+    now[0] = 1001.0
+    span = tracing.start_span("litellm")
+    assert span is not None
+    span.http("POST", "/v1/chat/completions", 200)
+    assert tracing._request.get().stack == []  # type: ignore[union-attr]  # nothing made yet
+    now[0] = 1002.0
+    recorder.begin_subsegment("DynamoDB", "aws")  # what the botocore patch does: the segment is made now
+    now[0] = 1003.0
+    recorder.end_subsegment()
+    now[0] = 1004.0
+    span.end()
+    failed = tracing.start_span("litellm")
+    assert failed is not None
+    failed.fail()
+    failed.end()
+    now[0] = 1005.0
+    trace.finish("POST", "/v1/chat/completions", 200, {"route": "/v1/chat/completions"})
+    # The AWS call's subsegment is streamed as soon as it ends (Powertools sets the SDK's streaming
+    # threshold to 0), the segment with the rest when the request ends.
+    dynamodb, document = emitted.documents
+    assert (document["name"], document["start_time"], document["end_time"]) == ("openai-chat", 1000.0, 1005.0)
+    assert (dynamodb["name"], dynamodb["parent_id"], dynamodb["start_time"], dynamodb["end_time"]) == (
+        "DynamoDB",
+        document["id"],
+        1002.0,
+        1003.0,
+    )
+    litellm, failed_call = document["subsegments"]
+    assert (litellm["name"], litellm["start_time"], litellm["end_time"]) == ("litellm", 1001.0, 1004.0)
+    assert ("fault" in litellm, failed_call["fault"]) == (False, True)
+    assert litellm["http"] == {
+        "request": {"method": "POST", "url": "/v1/chat/completions"},
+        "response": {"status": 200},
+    }
+    assert trace.trace_id == document["trace_id"]
