@@ -1,5 +1,6 @@
 """The HTTP/1.1 transport to LiteLLM (gateway_core.h1_transport) against scripted servers on real
-sockets: what it writes, how it reads every shape of answer, and what each failure becomes.
+sockets: what it writes, how it reads every shape of answer, and what each failure becomes. Every
+test runs on both event loops the gateway uses (asyncio; uvloop under uvicorn in Lambda).
 
 The pool's behaviour when LiteLLM restarts or dies is in test_upstream_pool.py.
 """
@@ -7,10 +8,11 @@ The pool's behaviour when LiteLLM restarts or dies is in test_upstream_pool.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
+import uvloop
 from gateway_core import h1_transport
 from gateway_core.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from gateway_core.h1_transport import Http1Transport
@@ -20,6 +22,15 @@ from gateway_core.settings import Settings
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 GET = UpstreamRequest("GET", "/key/info", [], b"")
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+run: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run  # the loop of the test being run
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def _event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    global run  # noqa: PLW0603 (the helpers below run scenarios on it)
+    run = asyncio.run if request.param == "asyncio" else uvloop.run
+    yield
+    run = asyncio.run
 
 
 class Server:
@@ -84,7 +95,7 @@ def scenario(make_handler: Callable[[Server], Handler], body: Callable[[Server],
         async with server:
             return await body(server)
 
-    return asyncio.run(main())
+    return run(main())
 
 
 def test_a_request_is_written_as_one_head_and_its_body() -> None:
@@ -281,20 +292,27 @@ def test_an_answer_without_a_length_ends_with_its_connection_which_is_not_reused
     assert scenario(answering(unframed, then_close=True), body) == (b"all of it", b"all of it", 2)
 
 
-def test_connection_close_is_honoured_and_keep_alive_reused() -> None:
+def gets(times: int) -> Callable[[Server], Awaitable[int]]:
+    """A client that sends ``times`` GETs one after the other, each read whole and released; it
+    returns how many connections the server accepted."""
+
     async def body(server: Server) -> int:
         transport = transport_for(server)
-        for _ in range(3):
+        for _ in range(times):
             response = await transport.send(GET)
             await response.read()
             await response.close(reuse=True)
         await transport.aclose()
         return server.accepted
 
+    return body
+
+
+def test_connection_close_is_honoured_and_keep_alive_reused() -> None:
     closing = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
-    assert scenario(answering(OK, OK, OK), body) == 1
+    assert scenario(answering(OK, OK, OK), gets(3)) == 1
     # The server says it will close, and has not yet: the connection is not used again all the same.
-    assert scenario(answering(closing), body) == 3
+    assert scenario(answering(closing), gets(3)) == 3
 
 
 def test_an_interim_answer_is_skipped_and_a_head_request_has_no_body() -> None:
@@ -332,17 +350,8 @@ def test_closing_twice_parks_the_connection_once() -> None:
 
 
 def test_bytes_on_an_idle_connection_retire_it() -> None:
-    async def body(server: Server) -> int:
-        transport = transport_for(server)
-        for _ in range(2):
-            response = await transport.send(GET)
-            await response.read()
-            await response.close(reuse=True)
-        await transport.aclose()
-        return server.accepted
-
     extra = OK + b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nno"  # one answer too many
-    assert scenario(answering(extra, OK), body) == 2
+    assert scenario(answering(extra, OK), gets(2)) == 2
 
 
 def test_past_the_connection_limit_a_request_waits_for_a_free_one_then_times_out() -> None:
@@ -410,10 +419,10 @@ def test_refused_connections_and_a_non_http_base_url() -> None:
             await transport.send(GET)
         return caught.value.message
 
-    assert asyncio.run(refused()) == "LiteLLM is unreachable (ConnectionRefusedError)"
+    assert run(refused()) == "LiteLLM is unreachable (ConnectionRefusedError)"
 
     async def https() -> None:
         await Http1Transport(Settings(litellm_base_url="https://litellm.internal")).send(GET)
 
     with pytest.raises(ValueError, match="must be http://"):
-        asyncio.run(https())
+        run(https())
