@@ -28,9 +28,11 @@ class Received:
 
 @dataclass
 class ScriptedUpstream:
-    """``next_ending``: what the server does with the next request it reads (then back to "answer")."""
+    """``next_ending``: what the server does with the next request it reads (then back to "answer");
+    ``drops``: how many requests after that it reads and drops without an answer."""
 
     next_ending: Ending = "answer"
+    drops: int = 0
     received: list[Received] = field(default_factory=list)
     _connections: list[socket.socket] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -104,6 +106,8 @@ class ScriptedUpstream:
                 method, path, _ = request_line.split(" ", 2)
                 self.received.append(Received(number, method, path, body))
                 ending, self.next_ending = self.next_ending, "answer"
+                if ending == "answer" and self.drops > 0:
+                    ending, self.drops = "drop_after_reading", self.drops - 1
                 if ending == "drop_after_reading":
                     connection.shutdown(socket.SHUT_RDWR)
                     connection.close()

@@ -142,15 +142,61 @@ def test_a_post_without_a_body_says_its_length_is_zero_and_a_get_says_nothing() 
     assert [r.endswith(b"content-length: 0\r\n\r\n") for r in seen] == [True, False]
 
 
-def test_a_line_break_in_a_header_is_refused_before_anything_is_sent() -> None:
+@pytest.mark.parametrize("bad", ["1\r\nx-injected: 2", "1\rx", "1\nx", "1\0x"], ids=["crlf", "cr", "lf", "nul"])
+def test_a_line_break_in_a_header_is_refused_before_anything_is_sent(bad: str) -> None:
     async def body(server: Server) -> int:
         transport = transport_for(server)
-        with pytest.raises(ValueError, match="line break"):
-            await transport.send(UpstreamRequest("GET", "/key/info", [("x-a", "1\r\nx-injected: 2")], b""))
+        with pytest.raises(ValueError, match="^a line of the upstream request's head holds a line break or NUL$"):
+            await transport.send(UpstreamRequest("GET", "/key/info", [("x-a", bad)], b""))
         await transport.aclose()
         return server.accepted
 
     assert scenario(answering(OK), body) == 0
+
+
+def test_header_bytes_go_back_as_they_came_and_our_own_text_as_utf8() -> None:
+    """A caller's header value was decoded from latin-1 bytes: it is sent as those bytes. A value
+    of ours beyond latin-1 goes in UTF-8, on its line only."""
+
+    async def body(server: Server) -> None:
+        transport = transport_for(server)
+        for headers in ([("x-a", "caf\u00e9")], [("x-a", "caf\u00e9"), ("x-b", "\u20ac")]):
+            response = await transport.send(UpstreamRequest("GET", "/", headers, b""))
+            await response.read()
+            await response.close(reuse=True)
+        await transport.aclose()
+
+    seen: list[bytes] = []
+
+    def make(server: Server) -> Handler:
+        server.requests = seen
+        return answering(OK, OK)(server)
+
+    scenario(make, body)
+    assert [r.split(b"\r\n")[2:-2] for r in seen] == [[b"x-a: caf\xe9"], [b"x-a: caf\xe9", b"x-b: \xe2\x82\xac"]]
+
+
+def test_a_large_body_and_a_base_path_are_sent_exactly() -> None:
+    content = bytes(range(256)) * 400  # 100 KiB: written apart from the head
+
+    async def body(server: Server) -> None:
+        transport = Http1Transport(Settings(litellm_base_url=server.url + "/litellm/", litellm_read_timeout_s=5))
+        response = await transport.send(UpstreamRequest("POST", "/v1/chat/completions", [], content))
+        await response.read()
+        await response.close(reuse=True)
+        await transport.aclose()
+
+    seen: list[bytes] = []
+
+    def make(server: Server) -> Handler:
+        server.requests = seen
+        return answering(OK)(server)
+
+    scenario(make, body)
+    (request,) = seen
+    head, _, sent = request.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"POST /litellm/v1/chat/completions HTTP/1.1"
+    assert head.endswith(b"content-length: 102400") and sent == content
 
 
 def test_a_chunked_stream_is_relayed_as_it_arrives() -> None:
@@ -172,6 +218,7 @@ def test_a_chunked_stream_is_relayed_as_it_arrives() -> None:
     async def body(server: Server) -> tuple[list[bytes], list[tuple[str, str]], bool]:
         transport = transport_for(server)
         response = await transport.send(GET)
+        assert not response.at_eof()  # only the head and the first chunk are here
         chunks = []
         async for chunk in response.iter_chunks():
             chunks.append(chunk)
@@ -210,6 +257,8 @@ def test_a_slow_reader_stops_reading_from_litellm_until_it_drains() -> None:
         buffered_bounded = connection._buffered <= h1_transport._HIGH_WATER + 256 * 1024
         total = len(connection.take())
         resumed = connection.transport.is_reading()
+        while connection.transport.is_reading():  # it pauses again, not only the first time
+            await connection.wait(5)
         total += len(await response.read())
         await response.close(reuse=True)
         await transport.aclose()
@@ -267,9 +316,9 @@ def test_silence_past_the_read_timeout_is_a_504(silent_after: bytes) -> None:
             finally:
                 await response.close(reuse=False)
 
-        with pytest.raises(UpstreamTimeoutError, match="did not answer in time") as caught:
+        with pytest.raises(UpstreamTimeoutError) as caught:
             await asyncio.wait_for(call(), 3)  # the read timeout, not this bound, must end it
-        assert caught.value.status_code == 504
+        assert (caught.value.status_code, caught.value.message) == (504, "LiteLLM did not answer in time")
         await asyncio.wait_for(closed.wait(), 5)  # LiteLLM learns that we left
         await transport.aclose()
         return closed.is_set()
@@ -316,22 +365,27 @@ def test_connection_close_is_honoured_and_keep_alive_reused() -> None:
 
 
 def test_an_interim_answer_is_skipped_and_a_head_request_has_no_body() -> None:
-    async def body(server: Server) -> list[tuple[int, list[tuple[str, str]], bytes]]:
+    async def body(server: Server) -> tuple[list[tuple[int, list[tuple[str, str]], bytes]], int]:
         transport = transport_for(server)
         seen = []
-        for request in (GET, UpstreamRequest("HEAD", "/ui", [], b"")):
+        for request in (GET, UpstreamRequest("HEAD", "/ui", [], b""), GET):
             response = await transport.send(request)
             seen.append((response.status_code, response.headers, await response.read()))
             await response.close(reuse=True)
         await transport.aclose()
-        return seen
+        return seen, server.accepted
 
     interim = b"HTTP/1.1 100 Continue\r\nx-interim: 1\r\n\r\n" + OK
     head = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
-    assert scenario(answering(interim, head), body) == [
-        (200, [("content-length", "2")], b"ok"),
-        (200, [("content-length", "5")], b""),
-    ]
+    # After HEAD the parser still expects the 5 bytes announced: that connection is not used again.
+    assert scenario(answering(interim, head, OK), body) == (
+        [
+            (200, [("content-length", "2")], b"ok"),
+            (200, [("content-length", "5")], b""),
+            (200, [("content-length", "2")], b"ok"),
+        ],
+        2,
+    )
 
 
 def test_closing_twice_parks_the_connection_once() -> None:
@@ -357,9 +411,9 @@ def test_bytes_on_an_idle_connection_retire_it() -> None:
 def test_past_the_connection_limit_a_request_waits_for_a_free_one_then_times_out() -> None:
     async def body(server: Server) -> tuple[int, str]:
         transport = transport_for(server, litellm_max_connections=1, litellm_connect_timeout_s=0.3)
-        first = await transport.send(GET)
-        waiting = asyncio.ensure_future(transport.send(GET))
-        await asyncio.sleep(0)
+        opening = asyncio.ensure_future(transport.send(GET))
+        waiting = asyncio.ensure_future(transport.send(GET))  # while the first connection is still opening
+        first = await opening
         assert not waiting.done()
         await first.read()
         await first.close(reuse=True)  # the waiting request takes this connection
@@ -426,3 +480,67 @@ def test_refused_connections_and_a_non_http_base_url() -> None:
 
     with pytest.raises(ValueError, match="must be http://"):
         run(https())
+
+
+def test_a_closed_connection_frees_its_place_under_the_limit() -> None:
+    closing = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
+
+    async def body(server: Server) -> int:
+        transport = transport_for(server, litellm_max_connections=1, litellm_connect_timeout_s=0.5)
+        for _ in range(3):  # each answer closes its connection: the next one may open
+            response = await transport.send(GET)
+            await response.read()
+            await response.close(reuse=True)
+        await transport.aclose()
+        return server.accepted
+
+    assert scenario(answering(closing, then_close=True), body) == 3
+
+
+def test_an_idle_connection_is_closed_after_the_keepalive() -> None:
+    idle_closed = asyncio.Event()
+
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(OK)
+            if await reader.read() == b"":  # we closed it, not the server
+                idle_closed.set()
+
+        return handler
+
+    async def body(server: Server) -> tuple[bool, int]:
+        transport = transport_for(server, litellm_keepalive_s=0.05)
+        response = await transport.send(GET)
+        await response.read()
+        await response.close(reuse=True)
+        await asyncio.wait_for(idle_closed.wait(), 5)
+        parked = len(transport._pool()._idle)
+        await transport.aclose()
+        return idle_closed.is_set(), parked
+
+    assert scenario(make, body) == (True, 0)
+
+
+def test_an_answer_closed_before_it_was_read_is_never_reused() -> None:
+    closed = asyncio.Event()
+
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf")
+            await reader.read()
+            closed.set()
+
+        return handler
+
+    async def body(server: Server) -> int:
+        transport = transport_for(server)
+        response = await transport.send(GET)
+        await response.close(reuse=True)  # asked to reuse, but six bytes are still on their way
+        await asyncio.wait_for(closed.wait(), 5)
+        parked = len(transport._pool()._idle)
+        await transport.aclose()
+        return parked
+
+    assert scenario(make, body) == 0

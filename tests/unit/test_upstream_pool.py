@@ -142,6 +142,53 @@ def test_a_post_refused_before_any_byte_was_written_is_retried_once(
     assert [(r.connection, r.body) for r in upstream.received] == [(0, CHAT.content), (1, CHAT.content)]
 
 
+def test_an_idempotent_request_is_sent_again_once_only(run: Runner, upstream: ScriptedUpstream) -> None:
+    """A GET dropped on its reused connection and again on the new one: a 502, not a third try."""
+
+    async def scenario() -> str:
+        transport = _transport(upstream)
+        try:
+            assert await _status(transport, KEY_INFO) == 200
+            upstream.drops = 2
+            with pytest.raises(UpstreamUnavailableError) as caught:
+                await transport.send(KEY_INFO)
+            return caught.value.message
+        finally:
+            await transport.aclose()
+
+    assert run(scenario()) == "LiteLLM is unreachable (connection closed before the answer)"
+    assert [r.connection for r in upstream.received] == [0, 0, 1]
+
+
+def test_a_request_whose_connections_keep_closing_is_tried_twice_then_fails(
+    run: Runner, upstream: ScriptedUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway_core import h1_transport
+
+    original = h1_transport._Pool.acquire
+    acquired: list[bool] = []
+
+    async def acquire_then_peer_closes(self: Any) -> Any:
+        connection, reused = await original(self)
+        acquired.append(reused)
+        connection.transport.close()  # every time: the loop keeps seeing the peer's FIN
+        return connection, reused
+
+    monkeypatch.setattr(h1_transport._Pool, "acquire", acquire_then_peer_closes)
+
+    async def scenario() -> str:
+        transport = _transport(upstream)
+        try:
+            with pytest.raises(UpstreamUnavailableError) as caught:
+                await transport.send(CHAT)
+            return caught.value.message
+        finally:
+            await transport.aclose()
+
+    assert run(scenario()) == "LiteLLM is unreachable (connection closed before the request)"
+    assert (acquired, upstream.received) == ([False, False], [])  # nothing was ever written
+
+
 def test_our_idle_keepalive_ends_before_litellms_and_the_load_balancers() -> None:
     """The peer must never close an idle connection before we stop reusing it. Locally the peer
     is LiteLLM's uvicorn; in AWS the internal ALB, and behind it LiteLLM again."""

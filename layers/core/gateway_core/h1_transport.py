@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import select
-import socket
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator
@@ -106,7 +105,7 @@ class _Connection(asyncio.Protocol):
         self.in_flight = True
         self._head_only = head_only
         self.status, self.headers, self.head_done, self.complete = 0, [], False, False
-        self.error = None
+        self.keep_alive, self.error = False, None
 
     def park(self, keepalive_s: float) -> None:
         self.in_flight = False
@@ -349,10 +348,7 @@ class _Pool:
         finally:
             self._opening -= 1
             self._wake_one()
-        self._open.add(connection)
-        sock = connection.transport.get_extra_info("socket") if connection.transport else None
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a request is one write
+        self._open.add(connection)  # TCP_NODELAY: both event loops set it on every TCP connection
         return connection
 
     def release(self, connection: _Connection, *, reuse: bool) -> None:
@@ -394,11 +390,18 @@ def _encode_head(pool: _Pool, request: UpstreamRequest) -> bytes:
     flat = "".join(lines)
     if "\n" in flat or "\r" in flat or "\0" in flat:  # never from a parsed request: a bug of ours
         raise ValueError("a line of the upstream request's head holds a line break or NUL")
-    head = "\r\n".join(lines)
+    head = "\r\n".join(lines) + "\r\n\r\n"
     try:
-        return (head + "\r\n\r\n").encode("latin-1")  # as the caller's headers were decoded
+        return head.encode("latin-1")  # the caller's headers were decoded so: their bytes go back as they came
+    except UnicodeEncodeError:  # a value of ours beyond latin-1: that line in UTF-8, the others unchanged
+        return b"".join(_encode_line(line) for line in lines) + b"\r\n"
+
+
+def _encode_line(line: str) -> bytes:
+    try:
+        return line.encode("latin-1") + b"\r\n"
     except UnicodeEncodeError:
-        return (head + "\r\n\r\n").encode()
+        return line.encode() + b"\r\n"
 
 
 class Http1Transport:
