@@ -160,6 +160,25 @@ def test_an_idempotent_request_is_sent_again_once_only(run: Runner, upstream: Sc
     assert [r.connection for r in upstream.received] == [0, 0, 1]
 
 
+def test_a_get_is_resent_once_even_with_more_pooled_connections_to_try(run: Runner, upstream: ScriptedUpstream) -> None:
+    """Three idle connections, each dropping what it reads: one resend, on the next pooled one,
+    then a 502; not a walk through the whole pool."""
+
+    async def scenario() -> str:
+        transport = _transport(upstream)
+        try:
+            await asyncio.gather(*[_status(transport, KEY_INFO) for _ in range(3)])  # three pooled connections
+            upstream.drops = 3
+            with pytest.raises(UpstreamUnavailableError) as caught:
+                await transport.send(KEY_INFO)
+            return caught.value.message
+        finally:
+            await transport.aclose()
+
+    assert run(scenario()) == "LiteLLM is unreachable (connection closed before the answer)"
+    assert len(upstream.received) == 3 + 2
+
+
 def test_a_request_whose_connections_keep_closing_is_tried_twice_then_fails(
     run: Runner, upstream: ScriptedUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
