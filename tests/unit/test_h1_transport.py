@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -88,6 +89,22 @@ def answering(*answers: bytes, then_close: bool = False) -> Callable[[Server], H
     return bind
 
 
+def answers_then_waits(answer: bytes, closed: asyncio.Event) -> Callable[[Server], Handler]:
+    """A handler that reads one request, writes ``answer`` (whole, partial or nothing) and sets
+    ``closed`` once the client has closed the connection."""
+
+    def bind(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(answer)
+            await reader.read()  # until the client gives up and closes
+            closed.set()
+
+        return handler
+
+    return bind
+
+
 def scenario(make_handler: Callable[[Server], Handler], body: Callable[[Server], Awaitable[Any]]) -> Any:
     async def main() -> Any:
         server = Server(lambda r, w: asyncio.sleep(0))
@@ -98,23 +115,40 @@ def scenario(make_handler: Callable[[Server], Handler], body: Callable[[Server],
     return run(main())
 
 
-def test_a_request_is_written_as_one_head_and_its_body() -> None:
-    async def body(server: Server) -> tuple[int, bytes, str]:
-        transport = transport_for(server)
-        headers = [("x-a", "1"), ("authorization", "Bearer k")]
-        response = await transport.send(UpstreamRequest("POST", "/v1/chat completions?a=b&c=%2F", headers, b"{}"))
-        answer = await response.read()
-        await response.close(reuse=True)
-        await transport.aclose()
-        return response.status_code, answer, server.url.removeprefix("http://")
+@dataclass
+class Sent:
+    requests: list[bytes]  # as the server read them, head and body
+    answers: list[tuple[int, bytes]]  # status and body of each answer
+    authority: str  # the server's host:port
 
+
+def send_each(*requests: UpstreamRequest, base_path: str = "") -> Sent:
+    """Each request in turn through one transport to a server answering OK to all; each answer
+    read whole and its connection released."""
     seen: list[bytes] = []
 
     def make(server: Server) -> Handler:
         server.requests = seen
-        return answering(OK)(server)
+        return answering(*[OK] * len(requests))(server)
 
-    status, answer, authority = scenario(make, body)
+    async def body(server: Server) -> Sent:
+        transport = Http1Transport(Settings(litellm_base_url=server.url + base_path, litellm_read_timeout_s=5))
+        answers = []
+        for request in requests:
+            response = await transport.send(request)
+            answers.append((response.status_code, await response.read()))
+            await response.close(reuse=True)
+        await transport.aclose()
+        return Sent(seen, answers, server.url.removeprefix("http://"))
+
+    sent: Sent = scenario(make, body)
+    return sent
+
+
+def test_a_request_is_written_as_one_head_and_its_body() -> None:
+    headers = [("x-a", "1"), ("authorization", "Bearer k")]
+    sent = send_each(UpstreamRequest("POST", "/v1/chat completions?a=b&c=%2F", headers, b"{}"))
+    (status, answer), authority, seen = sent.answers[0], sent.authority, sent.requests
     assert (status, answer) == (200, b"ok")
     assert seen == [
         b"POST /v1/chat%20completions?a=b&c=%2F HTTP/1.1\r\nhost: " + authority.encode() + b"\r\n"
@@ -123,21 +157,7 @@ def test_a_request_is_written_as_one_head_and_its_body() -> None:
 
 
 def test_a_post_without_a_body_says_its_length_is_zero_and_a_get_says_nothing() -> None:
-    async def body(server: Server) -> None:
-        transport = transport_for(server)
-        for request in (UpstreamRequest("POST", "/key/regenerate", [], b""), GET):
-            response = await transport.send(request)
-            await response.read()
-            await response.close(reuse=True)
-        await transport.aclose()
-
-    seen: list[bytes] = []
-
-    def make(server: Server) -> Handler:
-        server.requests = seen
-        return answering(OK, OK)(server)
-
-    scenario(make, body)
+    seen = send_each(UpstreamRequest("POST", "/key/regenerate", [], b""), GET).requests
     assert [r.split(b"\r\n")[0] for r in seen] == [b"POST /key/regenerate HTTP/1.1", b"GET /key/info HTTP/1.1"]
     assert [r.endswith(b"content-length: 0\r\n\r\n") for r in seen] == [True, False]
 
@@ -157,46 +177,20 @@ def test_a_line_break_in_a_header_is_refused_before_anything_is_sent(bad: str) -
 def test_header_bytes_go_back_as_they_came_and_our_own_text_as_utf8() -> None:
     """A caller's header value was decoded from latin-1 bytes: it is sent as those bytes. A value
     of ours beyond latin-1 goes in UTF-8, on its line only."""
-
-    async def body(server: Server) -> None:
-        transport = transport_for(server)
-        for headers in ([("x-a", "caf\u00e9")], [("x-a", "caf\u00e9"), ("x-b", "\u20ac")]):
-            response = await transport.send(UpstreamRequest("GET", "/", headers, b""))
-            await response.read()
-            await response.close(reuse=True)
-        await transport.aclose()
-
-    seen: list[bytes] = []
-
-    def make(server: Server) -> Handler:
-        server.requests = seen
-        return answering(OK, OK)(server)
-
-    scenario(make, body)
+    seen = send_each(
+        UpstreamRequest("GET", "/", [("x-a", "caf\u00e9")], b""),
+        UpstreamRequest("GET", "/", [("x-a", "caf\u00e9"), ("x-b", "\u20ac")], b""),
+    ).requests
     assert [r.split(b"\r\n")[2:-2] for r in seen] == [[b"x-a: caf\xe9"], [b"x-a: caf\xe9", b"x-b: \xe2\x82\xac"]]
 
 
 def test_a_large_body_and_a_base_path_are_sent_exactly() -> None:
     content = bytes(range(256)) * 400  # 100 KiB: written apart from the head
-
-    async def body(server: Server) -> None:
-        transport = Http1Transport(Settings(litellm_base_url=server.url + "/litellm/", litellm_read_timeout_s=5))
-        response = await transport.send(UpstreamRequest("POST", "/v1/chat/completions", [], content))
-        await response.read()
-        await response.close(reuse=True)
-        await transport.aclose()
-
-    seen: list[bytes] = []
-
-    def make(server: Server) -> Handler:
-        server.requests = seen
-        return answering(OK)(server)
-
-    scenario(make, body)
-    (request,) = seen
-    head, _, sent = request.partition(b"\r\n\r\n")
+    sent = send_each(UpstreamRequest("POST", "/v1/chat/completions", [], content), base_path="/litellm/")
+    (request,) = sent.requests
+    head, _, body = request.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0] == b"POST /litellm/v1/chat/completions HTTP/1.1"
-    assert head.endswith(b"content-length: 102400") and sent == content
+    assert head.endswith(b"content-length: 102400") and body == content
 
 
 def test_a_chunked_stream_is_relayed_as_it_arrives() -> None:
@@ -297,14 +291,7 @@ def test_a_broken_answer_is_a_502_with_its_reason(answer: bytes, expected: str) 
 def test_silence_past_the_read_timeout_is_a_504(silent_after: bytes) -> None:
     closed = asyncio.Event()
 
-    def make(server: Server) -> Handler:
-        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await server.read_request(reader)
-            writer.write(silent_after)
-            await reader.read()  # until the client gives up and closes
-            closed.set()
-
-        return handler
+    make = answers_then_waits(silent_after, closed)
 
     async def body(server: Server) -> bool:
         transport = transport_for(server, litellm_read_timeout_s=0.2)
@@ -432,14 +419,7 @@ def test_past_the_connection_limit_a_request_waits_for_a_free_one_then_times_out
 def test_a_caller_that_leaves_mid_answer_closes_the_connection() -> None:
     closed = asyncio.Event()
 
-    def make(server: Server) -> Handler:
-        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await server.read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\none\r\n")
-            await reader.read()
-            closed.set()
-
-        return handler
+    make = answers_then_waits(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\none\r\n", closed)
 
     async def body(server: Server) -> bool:
         transport = transport_for(server)
@@ -525,14 +505,7 @@ def test_an_idle_connection_is_closed_after_the_keepalive() -> None:
 def test_an_answer_closed_before_it_was_read_is_never_reused() -> None:
     closed = asyncio.Event()
 
-    def make(server: Server) -> Handler:
-        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await server.read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf")
-            await reader.read()
-            closed.set()
-
-        return handler
+    make = answers_then_waits(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf", closed)
 
     async def body(server: Server) -> int:
         transport = transport_for(server)
@@ -544,3 +517,19 @@ def test_an_answer_closed_before_it_was_read_is_never_reused() -> None:
         return parked
 
     assert scenario(make, body) == 0
+
+
+def test_a_complete_answer_closed_unread_is_not_reused() -> None:
+    """All of it arrived, none of it was read: its bytes must not be taken for the next answer's."""
+
+    async def body(server: Server) -> tuple[int, bytes]:
+        transport = transport_for(server)
+        unread = await transport.send(GET)
+        await unread.close(reuse=True)
+        response = await transport.send(GET)
+        second = await response.read()
+        await response.close(reuse=True)
+        await transport.aclose()
+        return server.accepted, second
+
+    assert scenario(answering(OK, OK), body) == (2, b"ok")

@@ -142,40 +142,34 @@ def test_a_post_refused_before_any_byte_was_written_is_retried_once(
     assert [(r.connection, r.body) for r in upstream.received] == [(0, CHAT.content), (1, CHAT.content)]
 
 
+async def _dropped_get(upstream: ScriptedUpstream, *, pooled: int, drops: int) -> str:
+    """``pooled`` idle connections, then a GET whose next ``drops`` tries are dropped: the error it
+    ends with."""
+    transport = _transport(upstream)
+    try:
+        await asyncio.gather(*[_status(transport, KEY_INFO) for _ in range(pooled)])
+        upstream.drops = drops
+        with pytest.raises(UpstreamUnavailableError) as caught:
+            await transport.send(KEY_INFO)
+        return caught.value.message
+    finally:
+        await transport.aclose()
+
+
 def test_an_idempotent_request_is_sent_again_once_only(run: Runner, upstream: ScriptedUpstream) -> None:
     """A GET dropped on its reused connection and again on the new one: a 502, not a third try."""
-
-    async def scenario() -> str:
-        transport = _transport(upstream)
-        try:
-            assert await _status(transport, KEY_INFO) == 200
-            upstream.drops = 2
-            with pytest.raises(UpstreamUnavailableError) as caught:
-                await transport.send(KEY_INFO)
-            return caught.value.message
-        finally:
-            await transport.aclose()
-
-    assert run(scenario()) == "LiteLLM is unreachable (connection closed before the answer)"
+    assert (
+        run(_dropped_get(upstream, pooled=1, drops=2)) == "LiteLLM is unreachable (connection closed before the answer)"
+    )
     assert [r.connection for r in upstream.received] == [0, 0, 1]
 
 
 def test_a_get_is_resent_once_even_with_more_pooled_connections_to_try(run: Runner, upstream: ScriptedUpstream) -> None:
     """Three idle connections, each dropping what it reads: one resend, on the next pooled one,
     then a 502; not a walk through the whole pool."""
-
-    async def scenario() -> str:
-        transport = _transport(upstream)
-        try:
-            await asyncio.gather(*[_status(transport, KEY_INFO) for _ in range(3)])  # three pooled connections
-            upstream.drops = 3
-            with pytest.raises(UpstreamUnavailableError) as caught:
-                await transport.send(KEY_INFO)
-            return caught.value.message
-        finally:
-            await transport.aclose()
-
-    assert run(scenario()) == "LiteLLM is unreachable (connection closed before the answer)"
+    assert (
+        run(_dropped_get(upstream, pooled=3, drops=3)) == "LiteLLM is unreachable (connection closed before the answer)"
+    )
     assert len(upstream.received) == 3 + 2
 
 

@@ -55,6 +55,8 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})  # Content-Length: 0 when empty
 # once the relay has drained it below the low mark: memory per stream stays bounded.
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
+# A request body past this size is written after its head, not copied onto it.
+_COPIED_BODY = 64 * 1024
 # A request target as yarl sends it: reserved and unreserved characters and existing escapes kept,
 # anything else (a space, a control character, non-ASCII) percent-encoded.
 _TARGET_SAFE = "/?&=%:@!$'()*+,;~-._[]"
@@ -299,7 +301,7 @@ class _Pool:
         self.authority = base.netloc
         self.prefix = base.path.rstrip("/")
         self._idle: list[_Connection] = []
-        self._open: set[_Connection] = set()  # idle, busy, or connecting (counted from the start)
+        self._open: set[_Connection] = set()  # idle or busy; those being opened are counted in _opening
         self._opening = 0
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
 
@@ -434,7 +436,7 @@ class Http1Transport:
                 retried = True
                 continue
             connection.start(head_only=request.method == "HEAD")
-            if len(request.content) > _LOW_WATER:
+            if len(request.content) > _COPIED_BODY:
                 transport.write(head)  # no copy of a large body
                 transport.write(request.content)
             else:
