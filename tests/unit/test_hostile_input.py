@@ -58,6 +58,18 @@ def test_what_json_allows_within_the_limits_still_parses() -> None:
     }
 
 
+def test_a_body_is_read_as_json_loads_reads_bytes() -> None:
+    """UTF-8 (with or without its BOM), UTF-16 and UTF-32 by their first bytes, as RFC 8259's
+    predecessors allowed and json.loads reads them; bytes that are none of them are a 400."""
+    text = '{"q": "caf\u00e9 \U0001f600"}'
+    expected = {"q": "caf\u00e9 \U0001f600"}
+    for encoding in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"):
+        assert parse_json(text.encode(encoding)) == expected, encoding
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_json(b'{"q": "\xff"}')
+    assert caught.value.message.startswith("Request body is not valid JSON: 'utf-8' codec can't decode byte 0xff")
+
+
 def test_what_boto3_sends_passes_validation() -> None:
     """boto3's wire form: blobs as base64 text, documents as JSON, numbers as JSON numbers."""
     body = {

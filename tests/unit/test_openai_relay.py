@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 
 import anyio
+from gateway_core.forwarding import upstream_request
 from gateway_core.http import LiteLLMClient
 from openai_chat.app import create_app
 from starlette.applications import Starlette
@@ -74,3 +75,45 @@ def test_stream_is_relayed_as_it_is_produced() -> None:
                 client_saw_first_event.set()
     assert first_event_seen_in_time == [True]
     assert received == b"".join([*SSE, b"data: [DONE]\n\n"])
+
+
+def test_query_and_repeated_headers_reach_litellm_as_sent_and_hop_by_hop_ones_do_not() -> None:
+    client, transport = _client()
+    response = client.post(
+        "/v1/chat/completions?api-version=2024-10-21&x=a%20b",
+        content=b'{"model": "m", "messages": []}',
+        headers=[
+            ("Authorization", "Bearer sk-caller"),
+            ("X-Tag", "one"),
+            ("X-Tag", "two"),
+            ("Connection", "keep-alive"),
+            ("TE", "trailers"),
+            ("Accept-Encoding", "gzip"),
+        ],
+    )
+    assert response.status_code == 200
+    (sent,) = transport.requests
+    assert sent.path == "/v1/chat/completions?api-version=2024-10-21&x=a%20b"
+    assert [v for k, v in sent.headers if k == "x-tag"] == ["one", "two"]
+    names = [k for k, _ in sent.headers]
+    assert "connection" not in names and "te" not in names
+    assert [v for k, v in sent.headers if k == "accept-encoding"] == ["identity"]
+
+
+def test_a_decoded_question_mark_or_hash_in_the_path_stays_in_the_path() -> None:
+    request = Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/key/info?x#y\\z",
+            "query_string": b"key=1",
+            "headers": [(b"authorization", b"Bearer sk-1")],
+        }
+    )
+    sent = upstream_request(request, b"")
+    assert (sent.method, sent.path, sent.headers) == (
+        "GET",
+        "/key/info%3Fx%23y%5Cz?key=1",
+        [("authorization", "Bearer sk-1"), ("accept-encoding", "identity")],
+    )
+    assert upstream_request(request, b"", "/v1/other").path == "/v1/other?key=1"

@@ -69,10 +69,15 @@ def _check_shape(value: Any) -> None:
             raise InvalidRequestError("Request body has a string with a lone UTF-16 surrogate")
 
 
+# Built once: ``json.loads`` with these hooks builds a decoder (and its scanner) on every call.
+_decoder = json.JSONDecoder(parse_int=_integer, parse_float=_float, parse_constant=_constant)
+
+
 def parse_json(raw: bytes) -> Any:
     """``raw`` parsed as JSON within the limits above; anything else is an InvalidRequestError."""
     try:
-        value = json.loads(raw, parse_int=_integer, parse_float=_float, parse_constant=_constant)
+        # as json.loads reads bytes: UTF-8, -16 or -32 by their first bytes
+        value = _decoder.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequestError(f"Request body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # deeper than the C scanner goes: far past MAX_DEPTH

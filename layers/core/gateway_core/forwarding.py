@@ -44,14 +44,23 @@ ErrorEvent = Callable[[UpstreamError], bytes]
 
 
 def upstream_request(request: Request, content: bytes, path: str | None = None) -> UpstreamRequest:
-    """The request to send to LiteLLM: same method, path, query and end-to-end headers."""
-    headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_FORWARDED]
+    """The request to send to LiteLLM: same method, path, query and end-to-end headers.
+
+    Read from the ASGI scope, not through ``request.headers`` and ``request.url``: those build a
+    header map and a whole URL (host, port, scheme, parsed back) on the way of every request."""
+    scope = request.scope
+    headers = [(k, v) for k, v in _decoded(scope["headers"]) if k not in _NOT_FORWARDED]
     # identity: we relay bytes as they arrive, so nothing may be compressed in between.
     headers.append(("accept-encoding", "identity"))
-    query = request.url.query
-    return UpstreamRequest(
-        request.method, (path or request.url.path) + (f"?{query}" if query else ""), headers, content
-    )
+    if path is None:  # as ``request.url.path`` gives it: a decoded ?, # or \ must not end the path
+        path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    query: bytes = scope.get("query_string", b"")
+    return UpstreamRequest(request.method, path + (f"?{query.decode('latin-1')}" if query else ""), headers, content)
+
+
+def _decoded(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """ASGI headers as Starlette's ``Headers.items()`` gives them (names arrive lower-case)."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
 
 
 # Not relayed back: the function's own server (uvicorn, as Lambda runs it) sets its own ``date``;
