@@ -17,6 +17,10 @@ from botocore.eventstream import EventStreamBuffer
 CHAT = {"model": "fake-gpt", "messages": [{"role": "user", "content": "Say hello"}]}
 CONVERSE = {"messages": [{"role": "user", "content": [{"text": "Say hello"}]}]}
 UPSTREAM = "upstream middleware"  # its targets' names begin with this (bench/upstream.py)
+# Locally every request is traced (nothing decides otherwise). In AWS, Lambda's default sampling
+# traces the first request of each second and 5% of the rest, and the Lambda Web Adapter hands the
+# decision to the function in this header: the rows "..., not sampled" are the other 95% at load.
+NOT_SAMPLED = {"X-Amzn-Trace-Id": "Root=1-674c1a2b-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0"}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -54,6 +58,7 @@ def targets(
         Target("fake provider", f"{fake}/v1/chat/completions", chat, {"Content-Type": "application/json"}),
         Target("LiteLLM", f"{litellm}/v1/chat/completions", chat, auth),
         Target("gateway OpenAI", f"{gateway}/v1/chat/completions", chat, auth),
+        Target("gateway OpenAI, not sampled", f"{gateway}/v1/chat/completions", chat, {**auth, **NOT_SAMPLED}),
         Target(f"gateway Converse{suffix}", gateway + converse, CONVERSE, auth),
     ]
     if upstream:

@@ -6,11 +6,14 @@ does). Three more processes, with the stack gateway's environment:
 
 * each streaming function under uvicorn alone, started with run.sh's own command line (as the
   Lambda Web Adapter starts it): what AWS runs (the function path);
-* ``local.gateway``, the stand-in that routes as API Gateway does, in front of the same apps.
+* ``local.gateway``, the stand-in that routes as API Gateway does, in front of the same apps;
+* two floors (``bench.floor``): a byte splice, and a bare ASGI relay on the functions' server and
+  upstream client.
 
 Interleaved round by round against the fake provider direct: "function" minus "fake direct" is
 what the function path adds, "stand-in" minus "function" is the stand-in's share, which AWS
-replaces with API Gateway.
+replaces with API Gateway, and "function" minus "floor: bare relay" is our app's own share (the
+rest is the hop, the server and the client, which any relay in the function's place pays).
 
 ``--relay-baseline REV`` adds both functions as they were at git revision REV (their layer, their
 run.sh), started the same way beside today's and measured in the same rounds: a change's before and
@@ -28,6 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -53,6 +57,7 @@ class RelayProcesses:
     children: list[Child]
     baseline: dict[str, str] = field(default_factory=dict)  # "OpenAI"/"Converse" -> URL of REV's function
     scratch: tempfile.TemporaryDirectory[str] | None = None
+    floors: dict[str, str] = field(default_factory=dict)  # name -> URL (bench.floor)
 
     def stop(self) -> None:
         for child in self.children:
@@ -85,7 +90,8 @@ def _checkout(revision: str, into: Path) -> None:
 
 def start(gateway: psutil.Process, fake_url: str, logs_dir: str, baseline: str | None = None) -> RelayProcesses:
     env = {**gateway.environ(), "GATEWAY_LITELLM_BASE_URL": fake_url}
-    names = ["stand-in", "openai", "bedrock"] + (["before-openai", "before-bedrock"] if baseline else [])
+    names = ["stand-in", "openai", "bedrock", "splice", "bare"]
+    names += ["before-openai", "before-bedrock"] if baseline else []
     ports = {name: free_port() for name in names}
     scratch = tempfile.TemporaryDirectory(prefix="relay-baseline-") if baseline else None
     # name -> (argv, cwd, env): REV's functions run from the scratch tree, its layer first on sys.path.
@@ -93,6 +99,13 @@ def start(gateway: psutil.Process, fake_url: str, logs_dir: str, baseline: str |
         "stand-in": ([sys.executable, "-m", "local.gateway", "--port", str(ports["stand-in"])], REPO_ROOT, env),
         "openai": (run_sh_argv("openai_chat", ports["openai"]), REPO_ROOT, env),
         "bedrock": (run_sh_argv("bedrock_runtime", ports["bedrock"]), REPO_ROOT, env),
+        "splice": (
+            [sys.executable, "-m", "bench.floor", "splice", str(urlsplit(fake_url).port), str(ports["splice"])],
+            REPO_ROOT,
+            env,
+        ),
+        # run.sh's server and options, serving the bare relay instead of a function's app
+        "bare": ([*run_sh_argv("openai_chat", ports["bare"])[:-1], "bench.floor:app"], REPO_ROOT, env),
     }
     if baseline and scratch is not None:
         root = Path(scratch.name)
@@ -115,7 +128,8 @@ def start(gateway: psutil.Process, fake_url: str, logs_dir: str, baseline: str |
         raise
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     before = {"OpenAI": url["before-openai"], "Converse": url["before-bedrock"]} if baseline else {}
-    return RelayProcesses(url["stand-in"], url["openai"], url["bedrock"], children, before, scratch)
+    floors = {"floor: byte splice": url["splice"], "floor: bare relay": url["bare"]}
+    return RelayProcesses(url["stand-in"], url["openai"], url["bedrock"], children, before, scratch, floors)
 
 
 def targets(relay: RelayProcesses, fake_url: str, key: str, *, stream: bool = False) -> list[latency.Target]:
@@ -125,7 +139,11 @@ def targets(relay: RelayProcesses, fake_url: str, key: str, *, stream: bool = Fa
     suffix = "Stream" if stream else ""
     found = [
         latency.Target("fake direct", f"{fake_url}/v1/chat/completions", chat, {"Content-Type": "application/json"}),
+        *(latency.Target(name, f"{url}/v1/chat/completions", chat, auth) for name, url in relay.floors.items()),
         latency.Target("function OpenAI", f"{relay.openai}/v1/chat/completions", chat, auth),
+        latency.Target(
+            "function OpenAI, not sampled", f"{relay.openai}/v1/chat/completions", chat, {**auth, **latency.NOT_SAMPLED}
+        ),
         latency.Target("stand-in OpenAI", f"{relay.stand_in}/v1/chat/completions", chat, auth),
         latency.Target(f"function Converse{suffix}", relay.bedrock + converse, latency.CONVERSE, auth),
         latency.Target(f"stand-in Converse{suffix}", relay.stand_in + converse, latency.CONVERSE, auth),
@@ -153,24 +171,29 @@ def table(runs: dict[str, dict[str, list[float]]], rounds: int, baseline: str | 
         f"### 1c. Our relay alone: function path vs the local API Gateway stand-in (upstream = fake provider,"
         f" serial, {rounds} rounds, interleaved{f'; before = functions at {baseline}' if baseline else ''})",
         "",
-        "| measure | path | p50 ms | p99 ms | function over fake direct (p50 / p99) | stand-in share (p50) |"
-        + (" now minus before (p50 / p99) |" if baseline else ""),
-        "|---|---|---|---|---|---|" + ("---|" if baseline else ""),
+        "| measure | path | p50 ms | p99 ms | over fake direct (p50 / p99) | our app's share (p50)"
+        " | stand-in share (p50) |" + (" now minus before (p50 / p99) |" if baseline else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if baseline else ""),
     ]
     for measure_name, run in runs.items():
         stats = {name: latency.summary(values) for name, values in run.items()}
         base = stats["fake direct"]
+        bare = stats.get("floor: bare relay")
         for name, s in stats.items():
-            note, share, change = "", "", ""
-            if name.startswith(("function", "before")):
+            note, own, share, change = "", "", "", ""
+            if name.startswith(("function", "before", "floor")):
                 note = f"{s['p50'] - base['p50']:+.2f} / {s['p99'] - base['p99']:+.2f}"
+            if name.startswith(("function", "before")) and bare is not None:
+                own = f"{s['p50'] - bare['p50']:+.2f}"
             if name.startswith("stand-in"):
                 function = stats[name.replace("stand-in", "function")]
                 share = f"{s['p50'] - function['p50']:+.2f}"
-            if baseline and name.startswith("function"):
-                before = stats[name.replace("function", "before")]
+            before = stats.get(name.replace("function", "before")) if name.startswith("function") else None
+            if baseline and before is not None:
                 change = f" {s['p50'] - before['p50']:+.2f} / {s['p99'] - before['p99']:+.2f} |"
             elif baseline:
                 change = "  |"
-            lines.append(f"| {measure_name} | {name} | {s['p50']:.2f} | {s['p99']:.2f} | {note} | {share} |{change}")
+            lines.append(
+                f"| {measure_name} | {name} | {s['p50']:.2f} | {s['p99']:.2f} | {note} | {own} | {share} |{change}"
+            )
     return [*lines, ""]

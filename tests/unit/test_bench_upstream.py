@@ -108,11 +108,15 @@ def test_their_routes_sit_beside_ours_in_the_same_rounds() -> None:
     assert [t.name for t in streams] == [
         "LiteLLM",
         "gateway OpenAI",
+        "gateway OpenAI, not sampled",
         "gateway ConverseStream",
         "upstream middleware OpenAI",
         "upstream middleware ConverseStream",
     ]
     assert streams[-1].url == "http://u/bedrock/model/fake-gpt/converse-stream" and streams[-2].body["stream"] is True
+    # the same route, with the trace header Lambda sends for a request it does not sample
+    unsampled = next(t for t in plain if t.name == "gateway OpenAI, not sampled")
+    assert (unsampled.url, unsampled.headers["X-Amzn-Trace-Id"].rsplit(";", 1)[1]) == (plain[2].url, "Sampled=0")
 
 
 def test_an_answer_is_the_assistants_text_in_each_routes_format() -> None:
