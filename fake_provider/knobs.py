@@ -10,6 +10,9 @@
 | error_rate        | FAKE_ERROR_RATE / x-fake-error-rate              | probability (0..1) of that error         |
 | fail_after_chunks | FAKE_FAIL_AFTER_CHUNKS / x-fake-fail-after-chunks| break a stream after N content chunks    |
 | echo              | FAKE_ECHO / x-fake-echo                          | answer with the JSON request received    |
+| litellm_headers   | FAKE_LITELLM_HEADERS / x-fake-litellm-headers    | chat answers carry the ~25 headers       |
+|                   |                                                  | LiteLLM adds to one (bench section 1c,   |
+|                   |                                                  | where the fake stands in for LiteLLM)    |
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Knobs:
     error_rate: float = 0
     fail_after_chunks: int = -1
     echo: bool = False
+    litellm_headers: bool = False
 
     @classmethod
     def resolve(cls, headers: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> Knobs:

@@ -35,17 +35,37 @@ def test_relayed_headers_lose_addresses_and_provider_headers() -> None:
         ("server", "uvicorn"),
         ("date", "Mon, 30 Nov 2026 15:00:00 GMT"),
     ]
-    assert relay_headers(upstream) == {
-        "content-type": "application/json",
-        "x-litellm-call-id": "c1",
-        "location": "/ui/login?next=/ui",
-    }
+    assert relay_headers(upstream) == [
+        ("content-type", "application/json"),
+        ("x-litellm-call-id", "c1"),
+        ("location", "/ui/login?next=/ui"),
+    ]
 
 
 def test_redirects_elsewhere_stay_as_they_are() -> None:
-    assert relay_headers([("location", "https://example.okta.com/authorize")]) == {
-        "location": "https://example.okta.com/authorize"
-    }
+    assert relay_headers([("location", "https://example.okta.com/authorize")]) == [
+        ("location", "https://example.okta.com/authorize")
+    ]
+
+
+def test_repeated_headers_are_relayed_in_order_and_only_a_value_naming_litellm_is_dropped() -> None:
+    upstream = [
+        ("vary", "Origin"),
+        ("set-cookie", "a=1; Path=/"),
+        ("x-note", "see HTTP://10.0.7.12:4000 for more"),
+        ("set-cookie", "b=2; Path=/"),
+        ("x-near", "10.0.7.1"),
+        ("x-miss", "2:4000"),  # the address across two values is in neither: both stay
+        ("vary", "Accept"),
+    ]
+    assert relay_headers(upstream) == [
+        ("vary", "Origin"),
+        ("set-cookie", "a=1; Path=/"),
+        ("set-cookie", "b=2; Path=/"),
+        ("x-near", "10.0.7.1"),
+        ("x-miss", "2:4000"),
+        ("vary", "Accept"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ async def chat_with_history(
     response = await client.send(upstream)
     if response.status_code != 200:
         return await relay_whole(response)  # nothing to store: the turn did not happen
-    headers = {**relay_headers(response.headers), SESSION_HEADER: conversation.session_id}
+    headers = {**dict(relay_headers(response.headers)), SESSION_HEADER: conversation.session_id}
     if stream:
         turn = _stream_turn(response, conversation, new_messages, system, model, strip_usage)
         return StreamingResponse(turn, headers=headers)

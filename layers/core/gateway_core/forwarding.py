@@ -18,7 +18,7 @@ from gateway_core.request_record import current_record, note_usage, usage_from_j
 from gateway_core.stream_usage import SseUsage
 from gateway_core.streaming import StreamingResponse
 
-__all__ = ["forward", "read_upstream", "relay_headers", "relay_whole", "upstream_request"]
+__all__ = ["forward", "read_upstream", "relay_headers", "relay_whole", "upstream_request", "with_relayed_headers"]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus those the transport recomputes.
 _HOP_BY_HOP = frozenset(
@@ -68,9 +68,19 @@ def _decoded(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
 _NOT_RELAYED = _HOP_BY_HOP | {"content-encoding", "date"}
 
 
-def relay_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
-    """LiteLLM's end-to-end headers, without its internal ones (``gateway_core.internals``)."""
-    return public_headers({k: v for k, v in headers if k not in _NOT_RELAYED})
+def relay_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """LiteLLM's end-to-end headers (order and repeats kept), without its internal ones
+    (``gateway_core.internals``)."""
+    return public_headers((k, v) for k, v in headers if k not in _NOT_RELAYED)
+
+
+def with_relayed_headers(response: Response, upstream: Upstream) -> Response:
+    """``response`` with LiteLLM's relayed headers added to its own, as they go on the wire: not
+    through a header map, which would merge repeats and encode each header again."""
+    response.raw_headers += [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in relay_headers(upstream.headers)
+    ]
+    return response
 
 
 async def read_upstream(response: Upstream) -> bytes:
@@ -86,7 +96,7 @@ async def relay_whole(response: Upstream) -> Response:
     body = await read_upstream(response)
     if 200 <= response.status_code < 300 and current_record.get() is not None:
         note_usage(usage_from_json_tail(body))  # for the metrics; the body goes back untouched
-    return Response(body, status_code=response.status_code, headers=relay_headers(response.headers))
+    return with_relayed_headers(Response(body, status_code=response.status_code), response)
 
 
 async def forward(
@@ -109,11 +119,7 @@ async def forward(
         return await relay_whole(response)
     # Only requests being observed (and streams whose usage chunk must go) need the usage watch.
     usage = SseUsage(strip=strip_usage) if strip_usage or current_record.get() is not None else None
-    return StreamingResponse(
-        _relay(response, error_event, usage),
-        status_code=response.status_code,
-        headers=relay_headers(response.headers),
-    )
+    return with_relayed_headers(StreamingResponse(_relay(response, error_event, usage), response.status_code), response)
 
 
 async def _relay(response: Upstream, error_event: ErrorEvent | None, usage: SseUsage | None) -> AsyncIterator[bytes]:

@@ -12,6 +12,7 @@ error messages are scrubbed of internal addresses and LiteLLM's plumbing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -40,11 +41,6 @@ def _litellm_netloc() -> str:
     return urlsplit(get_settings().litellm_base_url).netloc.lower()
 
 
-def _internal_value(value: str) -> bool:
-    netloc = _litellm_netloc()
-    return bool(netloc) and netloc in value.lower()
-
-
 def _public_location(value: str) -> str | None:
     parts = urlsplit(value)
     if not parts.netloc:
@@ -54,21 +50,27 @@ def _public_location(value: str) -> str | None:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def public_headers(headers: dict[str, str]) -> dict[str, str]:
-    """``headers`` (lower-case names) without internal ones; ``location`` made relative to us."""
-    kept: dict[str, str] = {}
-    for name, value in headers.items():
+def public_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` (lower-case names; order and repeats kept) without internal ones; ``location``
+    made relative to us."""
+    pairs = list(headers)
+    netloc = _litellm_netloc()
+    # One search of every value for LiteLLM's address (an answer usually has none), and a search
+    # per value only when it is somewhere: ~30 headers come back with every chat completion.
+    anywhere = bool(netloc) and netloc in "\n".join(value for _, value in pairs).lower()
+    kept: list[tuple[str, str]] = []
+    for name, value in pairs:
         lowered = name.lower()
         if lowered in _DROPPED or lowered.startswith(_DROPPED_PREFIXES):
             continue
         if lowered == "location":
             location = _public_location(value)
             if location is not None:
-                kept[name] = location
+                kept.append((name, location))
             continue
-        if _internal_value(value):
+        if anywhere and netloc in value.lower():
             continue
-        kept[name] = value
+        kept.append((name, value))
     return kept
 
 
