@@ -217,6 +217,7 @@ def main() -> None:
         timeout_keep_alive=60,
         http=HttpProtocol,  # as run.sh starts the functions: a response's head leaves with its body
         date_header=False,  # the gateway sets the one date header itself (_one_date_header)
+        server_header=False,  # API Gateway names no server; nor do the functions (run.sh)
     )
 
 

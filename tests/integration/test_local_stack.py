@@ -28,12 +28,15 @@ pytestmark = pytest.mark.integration
         ("GET", "/no-such-route", None),  # API Gateway's 403
     ],
 )
-def test_one_date_header(stack: LocalStack, method: str, path: str, body: dict[str, object] | None) -> None:
+def test_one_date_header_and_no_server(
+    stack: LocalStack, method: str, path: str, body: dict[str, object] | None
+) -> None:
     headers = {"Authorization": f"Bearer {stack.master_key}"}
     response = httpx.request(method, f"{stack.gateway_url}{path}", headers=headers, json=body, timeout=30)
     dates = response.headers.get_list("date")
     assert len(dates) == 1, dates
     assert parsedate_to_datetime(dates[0]).tzinfo is not None
+    assert "server" not in response.headers  # not uvicorn's, not LiteLLM's: API Gateway names none
 
 
 def test_litellm_starts_without_warnings(stack: LocalStack) -> None:
