@@ -13,18 +13,16 @@ at import: cold starts stay fast, and only a warm function's first Converse call
 
 from __future__ import annotations
 
-import binascii
-import re
 from functools import lru_cache
 from typing import Any
 
+from gateway_core.converse.shape_check import Check, compile_check, is_base64, matches
 from gateway_core.errors import InvalidRequestError
 
 __all__ = ["validate_converse"]
 
 _MAX_REPORTED = 10
 _MAX_MESSAGE = 300
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 # The model id is a URI label matched by LiteLLM's model names, not Bedrock's pattern.
 _UNCHECKED_PATTERNS = frozenset({"ConversationalModelId"})
 
@@ -67,7 +65,7 @@ def _validator() -> Any:
             if enum and param not in enum:
                 errors.report(name, "invalid enum", param=param[:80], enum=", ".join(enum))
             pattern = shape.metadata.get("pattern")
-            if pattern and shape.name not in _UNCHECKED_PATTERNS and not _matches(pattern, param):
+            if pattern and shape.name not in _UNCHECKED_PATTERNS and not matches(pattern, param):
                 errors.report(name, "pattern mismatch", pattern=pattern)
 
         def _validate_list(self, param: Any, shape: Any, errors: Any, name: str) -> None:
@@ -78,7 +76,7 @@ def _validator() -> Any:
         def _validate_blob(self, param: Any, shape: Any, errors: Any, name: str) -> None:
             if not isinstance(param, str):
                 errors.report(name, "invalid type", param=param, valid_types=["base64 string"])
-            elif not _is_base64(param):
+            elif not is_base64(param):
                 errors.report(name, "invalid base64")
 
         def _validate_number(self, param: Any, shape: Any, errors: Any, name: str, kinds: tuple[type, ...]) -> None:
@@ -110,29 +108,6 @@ def _maximum(value: Any, shape: Any, errors: Any, name: str) -> None:
         errors.report(name, "above maximum", param=value, maximum=maximum)
 
 
-@lru_cache(maxsize=64)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except re.error:  # a Java-only construct: Bedrock checks it, we cannot
-        return None
-
-
-def _matches(pattern: str, value: str) -> bool:
-    compiled = _compiled(pattern)
-    return compiled is None or compiled.fullmatch(value) is not None
-
-
-def _is_base64(text: str) -> bool:
-    if len(text) % 4 or _BASE64.fullmatch(text) is None:
-        return False
-    try:
-        binascii.a2b_base64(text.encode())
-    except binascii.Error:
-        return False
-    return True
-
-
 @lru_cache(maxsize=1)
 def _input_shapes() -> dict[str, Any]:
     from botocore.loaders import Loader
@@ -142,10 +117,21 @@ def _input_shapes() -> dict[str, Any]:
     return {name: model.operation_model(name).input_shape for name in ("Converse", "ConverseStream")}
 
 
+@lru_cache(maxsize=1)
+def _quick_checks() -> dict[str, Check]:
+    return {name: compile_check(shape, _UNCHECKED_PATTERNS) for name, shape in _input_shapes().items()}
+
+
 def validate_converse(body: dict[str, Any], model_id: str, *, stream: bool) -> None:
-    """Raise InvalidRequestError (a ValidationException on Bedrock routes) listing every violation."""
-    shape = _input_shapes()["ConverseStream" if stream else "Converse"]
-    report = _validator().validate({**body, "modelId": model_id}, shape)
+    """Raise InvalidRequestError (a ValidationException on Bedrock routes) listing every violation.
+
+    A valid body passes the compiled check (``shape_check``) and is done; any other is walked by
+    the validator, which writes the report."""
+    operation = "ConverseStream" if stream else "Converse"
+    params = {**body, "modelId": model_id}
+    if _quick_checks()[operation](params):
+        return
+    report = _validator().validate(params, _input_shapes()[operation])
     if not report.has_errors():
         return
     problems = report.generate_report().split("\n")

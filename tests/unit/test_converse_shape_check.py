@@ -1,0 +1,128 @@
+"""The compiled check never passes a body the validator refuses (gateway_core.converse.shape_check).
+
+Bodies are generated from the real bedrock-runtime model: mostly valid, with a wrong value, a
+missing or unknown member, or an out-of-range size here and there. Every body the check passes
+must have an empty report from the validator; the validator alone decides the rest."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from gateway_core.converse import validation
+from gateway_core.converse.validation import validate_converse
+from gateway_core.errors import InvalidRequestError
+
+WRONG = [None, 1, -1, 2.5, True, "", "x", [], {}, [1], {"k": 1}, "aGk=", "!!"]
+STRINGS = ["x", "tool_1", "Say hello", "", "a" * 70, "abc-DEF_9", "us.anthropic.claude", "é", "{}"]
+
+
+def _value(shape: Any, rng: random.Random, depth: int) -> Any:
+    if rng.random() < 0.008:
+        return rng.choice(WRONG)
+    kind = shape.type_name
+    if kind == "structure" and shape.is_document_type:
+        return rng.choice([{"type": "object"}, [1, "a", None], "text", 3, {"a": {"b": [True]}}])
+    if kind == "structure":
+        members = list(shape.members.items())
+        if shape.is_tagged_union:
+            count = rng.choices([1, 0, 2], [0.9, 0.05, 0.05])[0]
+            chosen = rng.sample(members, min(count, len(members)))
+        else:
+            required = set(shape.metadata.get("required", []))
+            keep = 0.3 if depth < 3 else 0.08
+            chosen = [(n, m) for n, m in members if (n in required and rng.random() < 0.99) or rng.random() < keep]
+        value = {name: _value(member, rng, depth + 1) for name, member in chosen}
+        if rng.random() < 0.005:
+            value["notAMember"] = 1
+        return value
+    if kind == "list":
+        low = shape.metadata.get("min", 0)
+        length = max(0, low + rng.choices([0, 1, 2, -1], [0.45, 0.3, 0.2, 0.05])[0])
+        if depth > 5:
+            length = min(length, 1)
+        return [_value(shape.member, rng, depth + 1) for _ in range(length)]
+    if kind == "map":
+        return {rng.choice(STRINGS): _value(shape.value, rng, depth + 1) for _ in range(rng.randint(0, 2))}
+    if kind == "string":
+        if shape.enum and rng.random() < 0.97:
+            return rng.choice(shape.enum)
+        return rng.choices(STRINGS, [8, 8, 4, 1, 1, 4, 2, 1, 1])[0]
+    if kind in ("integer", "long"):
+        low = shape.metadata.get("min", 0)
+        high = shape.metadata.get("max", 10**6)
+        return rng.choices([low, high, low - 1, high + 1, max(low, 1), True, 1.5], [5, 5, 1, 1, 5, 1, 1])[0]
+    if kind in ("double", "float"):
+        return rng.choices([0.0, 0.5, 1, 1.5, -1.0, 10**9, True], [4, 4, 4, 1, 1, 1, 1])[0]
+    if kind == "boolean":
+        return rng.choices([True, False, 0], [5, 5, 1])[0]
+    if kind == "blob":
+        return rng.choices(["aGk=", "aGk", "!!!!", "", 5], [8, 1, 1, 1, 1])[0]
+    return "2024-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("operation", ["Converse", "ConverseStream"])
+def test_the_check_passes_only_what_the_validator_passes(operation: str) -> None:
+    shape = validation._input_shapes()[operation]
+    quick = validation._quick_checks()[operation]
+    rng = random.Random(f"shape-check-{operation}")  # noqa: S311 (test bodies, not a secret)
+    passed = refused_by_both = 0
+    for _ in range(3000):
+        body = _value(shape, rng, 0)
+        report = validation._validator().validate(body, shape)
+        if quick(body):
+            assert not report.has_errors(), (body, report.generate_report())
+            passed += 1
+        elif report.has_errors():
+            refused_by_both += 1
+    # Both directions are exercised: many bodies pass (where a looser check would show), many fail.
+    assert passed > 600 and refused_by_both > 600, (passed, refused_by_both)
+
+
+BOTO3_BODY = {
+    "messages": [
+        {
+            "role": "user",
+            "content": [{"text": "hi"}, {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}],
+        },
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t-1", "name": "get", "input": {"q": [1]}}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t-1", "content": [{"json": {"ok": True}}]}}]},
+    ],
+    "system": [{"text": "rules"}, {"cachePoint": {"type": "default"}}],
+    "inferenceConfig": {"maxTokens": 10, "temperature": 1, "topP": 0.5, "stopSequences": ["x"]},
+    "toolConfig": {"tools": [{"toolSpec": {"name": "get", "inputSchema": {"json": {"type": "object"}}}}]},
+    "additionalModelRequestFields": {"top_k": 7},
+}
+
+
+def test_what_boto3_sends_is_passed_by_the_check_itself() -> None:
+    for operation in ("Converse", "ConverseStream"):
+        assert validation._quick_checks()[operation]({**BOTO3_BODY, "modelId": "fake-gpt"}), operation
+
+
+@pytest.mark.parametrize(
+    ("change", "reported"),
+    [
+        ({"inferenceConfig": {"maxTokens": True}}, "inferenceConfig.maxTokens"),
+        ({"inferenceConfig": {"maxTokens": 0}}, "inferenceConfig.maxTokens"),
+        ({"inferenceConfig": {"temperature": "1"}}, "inferenceConfig.temperature"),
+        ({"system": [{}]}, "system[0]"),
+        ({"system": [{"text": "a", "cachePoint": {"type": "default"}}]}, "system[0]"),
+        ({"messages": [{"role": "robot", "content": [{"text": "hi"}]}]}, "messages[0].role"),
+        ({"messages": [{"role": "user"}]}, '"content"'),
+        ({"toolConfig": {"tools": [{"toolSpec": {"name": "a b", "inputSchema": {"json": {}}}}]}}, "toolSpec.name"),
+        (
+            {"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"bytes": "!"}}}]}]},
+            "bytes",
+        ),
+        ({"unknownField": 1}, "unknownField"),
+        ({"additionalModelResponseFieldPaths": ["/a"] * 11}, "additionalModelResponseFieldPaths"),
+    ],
+)
+def test_what_the_check_refuses_is_reported_by_the_validator(change: dict[str, Any], reported: str) -> None:
+    body = {"messages": [{"role": "user", "content": [{"text": "hi"}]}], **change}
+    assert not validation._quick_checks()["Converse"]({**body, "modelId": "fake-gpt"})
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_converse(body, "fake-gpt", stream=False)
+    assert reported in caught.value.message
