@@ -216,6 +216,39 @@ def _generate_key(stack: BenchStack, **limits: float) -> str:
     return key
 
 
+def _only_over_litellm(rounds: int) -> int:
+    """Sections 1 (serial only) and 2 alone, with as many rounds as asked: issue 17's targets over
+    LiteLLM are tenths of a ms, and at the full run's 300 (150) rounds a difference of two p50s
+    moves by several tenths from run to run (README, Performance)."""
+    print(f"# Over LiteLLM\n\n{os.cpu_count()} cores, commit {_commit()}\n", flush=True)
+    checkout = upstream.configured()
+    stack = start_stack()
+    middleware = None
+    try:
+        key = _generate_key(stack)
+        middleware = _start_upstream(stack, checkout)
+        theirs = middleware.url if middleware else None
+        whole = latency.targets(stack.fake, stack.litellm, stack.gateway, key, upstream=theirs)
+        asyncio.run(latency.check_answers(whole))
+        lines, _ = _latency_section(
+            f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)",
+            asyncio.run(latency.serial(whole, rounds)),
+        )
+        streams = latency.targets(stack.fake, stack.litellm, stack.gateway, key, stream=True, upstream=theirs)
+        ttft_header = {"x-fake-ttft-ms": str(FAKE_TTFT_MS)}
+        asyncio.run(latency.check_answers(streams, ttft_header))
+        first = asyncio.run(latency.serial(streams, rounds, latency.first_byte, headers=ttft_header))
+        title = f"2. Time to first streamed byte (provider TTFT {FAKE_TTFT_MS} ms, {rounds} rounds, interleaved)"
+        lines += _latency_section(title, first)[0]
+        print("\n".join(lines), flush=True)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
+    finally:
+        if middleware:
+            middleware.stop()
+        stack.stop()
+    return 0
+
+
 def _only_litellm_variants(rounds: int, requests: int) -> int:
     """Section 6b alone: the stack (for its database, fake provider and key), then the variants."""
     print(f"# LiteLLM config variants\n\n{os.cpu_count()} cores, commit {_commit()}\n", flush=True)
@@ -239,10 +272,19 @@ def main() -> int:
     )
     parser.add_argument("--only-relay", action="store_true", help="run 1c alone (our relay, fake provider upstream)")
     parser.add_argument(
+        "--only-over-litellm",
+        action="store_true",
+        help="run 1 (serial) and 2 alone: ours over LiteLLM, --rounds rounds",
+    )
+    parser.add_argument("--rounds", type=int, help="serial rounds (default 300; --quick 50)")
+    parser.add_argument(
         "--relay-baseline", metavar="REV", help="measure 1c's functions as at git revision REV too, in the same rounds"
     )
     args = parser.parse_args()
     rounds, requests = (50, 200) if args.quick else (300, 800)
+    rounds = args.rounds or rounds
+    if args.only_over_litellm:
+        return _only_over_litellm(rounds)
     if args.only_litellm_variants:
         return _only_litellm_variants(rounds, requests)
     if args.only_relay:
