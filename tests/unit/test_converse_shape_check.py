@@ -14,6 +14,8 @@ from gateway_core.converse import validation
 from gateway_core.converse.validation import validate_converse
 from gateway_core.errors import InvalidRequestError
 
+from tests.unit.test_hostile_input import BOTO3_CONVERSE_BODY
+
 WRONG = [None, 1, -1, 2.5, True, "", "x", [], {}, [1], {"k": 1}, "aGk=", "!!"]
 STRINGS = ["x", "tool_1", "Say hello", "", "a" * 70, "abc-DEF_9", "us.anthropic.claude", "é", "{}"]
 
@@ -80,25 +82,9 @@ def test_the_check_passes_only_what_the_validator_passes(operation: str) -> None
     assert passed > 600 and refused_by_both > 600, (passed, refused_by_both)
 
 
-BOTO3_BODY = {
-    "messages": [
-        {
-            "role": "user",
-            "content": [{"text": "hi"}, {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}],
-        },
-        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t-1", "name": "get", "input": {"q": [1]}}}]},
-        {"role": "user", "content": [{"toolResult": {"toolUseId": "t-1", "content": [{"json": {"ok": True}}]}}]},
-    ],
-    "system": [{"text": "rules"}, {"cachePoint": {"type": "default"}}],
-    "inferenceConfig": {"maxTokens": 10, "temperature": 1, "topP": 0.5, "stopSequences": ["x"]},
-    "toolConfig": {"tools": [{"toolSpec": {"name": "get", "inputSchema": {"json": {"type": "object"}}}}]},
-    "additionalModelRequestFields": {"top_k": 7},
-}
-
-
 def test_what_boto3_sends_is_passed_by_the_check_itself() -> None:
     for operation in ("Converse", "ConverseStream"):
-        assert validation._quick_checks()[operation]({**BOTO3_BODY, "modelId": "fake-gpt"}), operation
+        assert validation._quick_checks()[operation]({**BOTO3_CONVERSE_BODY, "modelId": "fake-gpt"}), operation
 
 
 @pytest.mark.parametrize(

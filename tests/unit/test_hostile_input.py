@@ -70,24 +70,26 @@ def test_a_body_is_read_as_json_loads_reads_bytes() -> None:
     assert caught.value.message.startswith("Request body is not valid JSON: 'utf-8' codec can't decode byte 0xff")
 
 
+# boto3's wire form: blobs as base64 text, documents as JSON, numbers as JSON numbers.
+BOTO3_CONVERSE_BODY = {
+    "messages": [
+        {
+            "role": "user",
+            "content": [{"text": "hi"}, {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}],
+        },
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t-1", "name": "get", "input": {"q": [1]}}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t-1", "content": [{"json": {"ok": True}}]}}]},
+    ],
+    "system": [{"text": "rules"}, {"cachePoint": {"type": "default"}}],
+    "inferenceConfig": {"maxTokens": 10, "temperature": 1, "topP": 0.5, "stopSequences": ["x"]},
+    "toolConfig": {"tools": [{"toolSpec": {"name": "get", "inputSchema": {"json": {"type": "object"}}}}]},
+    "additionalModelRequestFields": {"top_k": 7, "enable_history": True},
+    "requestMetadata": {"team": "a"},
+}
+
+
 def test_what_boto3_sends_passes_validation() -> None:
-    """boto3's wire form: blobs as base64 text, documents as JSON, numbers as JSON numbers."""
-    body = {
-        "messages": [
-            {
-                "role": "user",
-                "content": [{"text": "hi"}, {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}],
-            },
-            {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t-1", "name": "get", "input": {"q": [1]}}}]},
-            {"role": "user", "content": [{"toolResult": {"toolUseId": "t-1", "content": [{"json": {"ok": True}}]}}]},
-        ],
-        "system": [{"text": "rules"}, {"cachePoint": {"type": "default"}}],
-        "inferenceConfig": {"maxTokens": 10, "temperature": 1, "topP": 0.5, "stopSequences": ["x"]},
-        "toolConfig": {"tools": [{"toolSpec": {"name": "get", "inputSchema": {"json": {"type": "object"}}}}]},
-        "additionalModelRequestFields": {"top_k": 7, "enable_history": True},
-        "requestMetadata": {"team": "a"},
-    }
-    validate_converse(body, "fake-gpt", stream=True)
+    validate_converse(dict(BOTO3_CONVERSE_BODY), "fake-gpt", stream=True)
 
 
 @pytest.mark.parametrize(
