@@ -6,17 +6,21 @@ type-check guard, ~50 us for a one-message body, on the way of every request. Al
 is valid, so this check is asked first: a closure per shape that only answers "valid or not".
 
 It is never looser than the validator: every rule the validator applies is applied here, some
-more strictly (a tuple is not a list, ``True`` is not an integer, a timestamp or a ``jsonvalue``
-header is never taken on trust). When it says no, the validator runs and writes the report, so
-what a client is told about a bad body comes from the validator alone.
+more strictly (a tuple is not a list, ``True`` is not an integer), and a shape holding what the
+validator treats specially and Converse bodies do not carry (a JSON header value, a host label, a
+timestamp, a shape inside itself) gets no check at all. When it says no, the validator
+runs and writes the report, so what a client is told about a bad body comes from the validator
+alone.
 tests/unit/test_converse_shape_check.py holds the two to that on generated bodies.
 """
 
 from __future__ import annotations
 
 import binascii
+import math
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["Check", "compile_check", "is_base64", "matches"]
@@ -24,7 +28,6 @@ __all__ = ["Check", "compile_check", "is_base64", "matches"]
 Check = Callable[[Any], bool]
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_compiled_patterns: dict[str, re.Pattern[str] | None] = {}
 
 
 def is_base64(text: str) -> bool:
@@ -38,24 +41,26 @@ def is_base64(text: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:  # a Java-only construct: Bedrock checks it, we cannot
+        return None
+
+
 def matches(pattern: str, value: str) -> bool:
-    """``value`` matches the model's ``pattern``; a pattern Python cannot compile (a Java-only
-    construct) is Bedrock's to check, not ours."""
-    if pattern not in _compiled_patterns:
-        try:
-            _compiled_patterns[pattern] = re.compile(pattern)
-        except re.error:
-            _compiled_patterns[pattern] = None
-    compiled = _compiled_patterns[pattern]
+    """``value`` matches the model's ``pattern`` (one it cannot compile is Bedrock's to check)."""
+    compiled = _pattern(pattern)
     return compiled is None or compiled.fullmatch(value) is not None
 
 
-def _never(_: Any) -> bool:
-    return False
+class _Unsupported(Exception):
+    """A shape this check does not compile: the validator alone checks bodies of that shape."""
 
 
 def _document(value: Any) -> bool:
-    """Any JSON value (botocore's document rule: None, str, int, bool, float, lists and dicts of them)."""
+    """A JSON value (botocore's document rule: None, str, int, bool, float, lists and dicts of them)."""
     stack = [value]
     while stack:
         node = stack.pop()
@@ -68,41 +73,36 @@ def _document(value: Any) -> bool:
     return True
 
 
-def _minimum(shape: Any) -> float | None:
-    """botocore's ``range_check``: the model's min, else 1 for a member bound to the host."""
-    if "min" in shape.metadata:
-        return float(shape.metadata["min"])
-    serialization = getattr(shape, "serialization", None) or {}
-    return 1.0 if serialization.get("hostLabel") else None
-
-
 def _bounds(shape: Any) -> tuple[float, float]:
-    low = _minimum(shape)
-    high = shape.metadata.get("max")
-    return (float("-inf") if low is None else low, float("inf") if high is None else float(high))
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    return (-math.inf if low is None else float(low), math.inf if high is None else float(high))
 
 
 class _Compiler:
+    """One check per shape. What the validator treats specially and the Converse input does not
+    use (JSON header values, host labels, timestamps, a shape inside itself) is not compiled."""
+
     def __init__(self, unchecked_patterns: frozenset[str]) -> None:
         self._unchecked = unchecked_patterns
         self._done: dict[str, Check] = {}
+        self._started: set[str] = set()  # a started shape is done, or being built (recursion)
 
     def check(self, shape: Any) -> Check:
-        serialization = getattr(shape, "serialization", None) or {}
-        if serialization.get("jsonvalue") and serialization.get("location") == "header":
-            return _never
+        if shape.serialization.get("jsonvalue") or shape.serialization.get("hostLabel"):
+            raise _Unsupported  # a JSON header value, or a host label (implicit minimum)
         if shape.type_name == "structure" and shape.is_document_type:
             return _document
         name = shape.name
         if name in self._done:
             return self._done[name]
-        # A shape can contain itself: its check is found by name while it is being built.
-        slot: list[Check] = []
-        self._done[name] = lambda value: slot[0](value)
-        built = getattr(self, f"_{shape.type_name}", None)
-        slot.append(built(shape) if built is not None else _never)  # timestamps and the unknown: no
-        self._done[name] = slot[0]
-        return slot[0]
+        if name in self._started:
+            raise _Unsupported  # a shape inside itself
+        build = getattr(self, f"_{shape.type_name}", None)
+        if build is None:
+            raise _Unsupported  # a timestamp
+        self._started.add(name)
+        self._done[name] = build(shape)
+        return self._done[name]
 
     def _structure(self, shape: Any) -> Check:
         members = {name: self.check(member) for name, member in shape.members.items()}
@@ -183,7 +183,11 @@ class _Compiler:
         return lambda value: isinstance(value, str) and is_base64(value)
 
 
-def compile_check(shape: Any, unchecked_patterns: frozenset[str] = frozenset()) -> Check:
-    """The check of ``shape`` (a botocore Shape); patterns of the shapes named in
-    ``unchecked_patterns`` are not checked (as the validator does not check them)."""
-    return _Compiler(unchecked_patterns).check(shape)
+def compile_check(shape: Any, unchecked_patterns: frozenset[str] = frozenset()) -> Check | None:
+    """The check of ``shape`` (a botocore Shape), or None when it holds what is not compiled;
+    patterns of the shapes named in ``unchecked_patterns`` are not checked (as the validator does
+    not check them)."""
+    try:
+        return _Compiler(unchecked_patterns).check(shape)
+    except _Unsupported:
+        return None
