@@ -55,6 +55,20 @@ def _latency_section(
     return lines + [""], {"stats": stats, "cpu_ms_per_request": cpu}
 
 
+async def _first_bytes(
+    stack: BenchStack, key: str, theirs: str | None, rounds: int
+) -> tuple[list[str], dict[str, Any]]:
+    """Section 2: time to the first streamed byte, each route checked to answer first."""
+    streams = latency.targets(stack.fake, stack.litellm, stack.gateway, key, stream=True, upstream=theirs)
+    # The header for the routes that forward it; the upstream middleware's get the fake provider's
+    # default, the same (bench/stack.py).
+    ttft_header = {"x-fake-ttft-ms": str(FAKE_TTFT_MS)}
+    await latency.check_answers(streams, ttft_header)
+    first = await latency.serial(streams, rounds, latency.first_byte, headers=ttft_header)
+    title = f"2. Time to first streamed byte (provider TTFT {FAKE_TTFT_MS} ms, {rounds} rounds, interleaved)"
+    return _latency_section(title, first)
+
+
 async def _requests(
     stack: BenchStack, key: str, rounds: int, requests: int, middleware: upstream.UpstreamMiddleware | None
 ) -> tuple[list[str], dict[str, Any]]:
@@ -88,15 +102,7 @@ async def _requests(
         f"1b. Request latency, concurrent (c=16, {requests} requests each) and 5. gateway CPU", runs, cpu
     )
     out += lines
-    streams = latency.targets(stack.fake, stack.litellm, stack.gateway, key, stream=True, upstream=theirs)
-    # The header for the routes that forward it; the upstream middleware's get the fake provider's
-    # default, the same (bench/stack.py).
-    ttft_header = {"x-fake-ttft-ms": str(FAKE_TTFT_MS)}
-    await latency.check_answers(streams, ttft_header)
-    ttft = await latency.serial(streams, max(rounds // 2, 20), latency.first_byte, headers=ttft_header)
-    lines, report["first_byte"] = _latency_section(
-        f"2. Time to first streamed byte (provider TTFT {FAKE_TTFT_MS} ms)", ttft
-    )
+    lines, report["first_byte"] = await _first_bytes(stack, key, theirs, max(rounds // 2, 20))
     out += lines
     own = {
         "p50_c1_ms": report["serial"]["stats"]["LiteLLM"]["p50"],
@@ -234,12 +240,7 @@ def _only_over_litellm(rounds: int) -> int:
             f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)",
             asyncio.run(latency.serial(whole, rounds)),
         )
-        streams = latency.targets(stack.fake, stack.litellm, stack.gateway, key, stream=True, upstream=theirs)
-        ttft_header = {"x-fake-ttft-ms": str(FAKE_TTFT_MS)}
-        asyncio.run(latency.check_answers(streams, ttft_header))
-        first = asyncio.run(latency.serial(streams, rounds, latency.first_byte, headers=ttft_header))
-        title = f"2. Time to first streamed byte (provider TTFT {FAKE_TTFT_MS} ms, {rounds} rounds, interleaved)"
-        lines += _latency_section(title, first)[0]
+        lines += asyncio.run(_first_bytes(stack, key, theirs, rounds))[0]
         print("\n".join(lines), flush=True)
         print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
     finally:
