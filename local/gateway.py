@@ -218,6 +218,7 @@ def main() -> None:
         http=HttpProtocol,  # as run.sh starts the functions: a response's head leaves with its body
         date_header=False,  # the gateway sets the one date header itself (_one_date_header)
         server_header=False,  # API Gateway names no server; nor do the functions (run.sh)
+        proxy_headers=False,  # as run.sh: nothing reads X-Forwarded-* here
     )
 
 

@@ -12,14 +12,14 @@ from gateway_core.app_support import function_app, lambda_handler
 from gateway_core.converse.errors import bedrock_error_handlers
 from gateway_core.http import LiteLLMClient
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from bedrock_runtime.converse import converse, converse_stream
 from bedrock_runtime.invoke import count_tokens, invoke, invoke_stream
 
 
 def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
-    routes: list[BaseRoute] = [
+    routes: list[Route] = [
         # {modelId:path}: ARNs arrive with their %2F decoded into slashes.
         Route("/bedrock/model/{modelId:path}/converse", converse, methods=["POST"]),
         Route("/bedrock/model/{modelId:path}/converse-stream", converse_stream, methods=["POST"]),

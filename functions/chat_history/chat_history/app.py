@@ -13,7 +13,7 @@ from gateway_core.openai_errors import openai_error_handlers
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from chat_history.routes import bedrock_history, delete_session, openai_history, session_ids
 
@@ -34,7 +34,7 @@ def _errors_by_interface() -> dict[type[Exception], ErrorHandler]:
 
 
 def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
-    routes: list[BaseRoute] = [
+    routes: list[Route] = [
         Route("/chat-history", openai_history, methods=["POST"]),
         Route("/bedrock/chat-history", bedrock_history, methods=["POST"]),
         Route("/session-ids", session_ids, methods=["POST"]),

@@ -10,13 +10,13 @@ from gateway_core.app_support import function_app, lambda_handler
 from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_handlers
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from openai_chat.chat import chat_completions
 
 
 def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
-    routes: list[BaseRoute] = [
+    routes: list[Route] = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
     ]

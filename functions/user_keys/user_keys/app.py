@@ -10,14 +10,14 @@ from gateway_core.app_support import function_app, lambda_handler
 from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_handlers
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from user_keys.keys import generate_key
 from user_keys.onboarding import new_user
 
 
 def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
-    routes: list[BaseRoute] = [
+    routes: list[Route] = [
         Route("/user/new", new_user, methods=["POST"]),
         Route("/key/generate", generate_key, methods=["POST"]),
     ]
