@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import sys
+import time
 from email.utils import formatdate
 from pathlib import Path
 
@@ -76,6 +77,19 @@ class LiteLLMPassthrough:
         await response(scope, receive, send)
 
 
+_date: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    """The current date as an HTTP ``date`` value, formatted once a second (as uvicorn does its own):
+    formatting it is most of what the stand-in adds to an answer's head."""
+    global _date  # noqa: PLW0603 (one cached value per process)
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, formatdate(now, usegmt=True).encode())
+    return _date[1]
+
+
 def _one_date_header(send: Send) -> Send:
     """One ``date`` header on every answer, the gateway's own, as API Gateway answers: LiteLLM's
     (relayed by the passthrough; the functions drop it) is replaced (uvicorn's is off, see main)."""
@@ -83,7 +97,7 @@ def _one_date_header(send: Send) -> Send:
     async def send_with_date(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != b"date"]
-            headers.append((b"date", formatdate(usegmt=True).encode()))
+            headers.append((b"date", _http_date()))
             message = {**message, "headers": headers}
         await send(message)
 

@@ -1,11 +1,13 @@
 """The local API Gateway's HTTP-proxy integration when LiteLLM cannot be reached: a gateway
-status in OpenAI's error shape (as the function routes answer), never a 500."""
+status in OpenAI's error shape (as the function routes answer), never a 500; and the one date
+header the stand-in puts on every answer."""
 
 from __future__ import annotations
 
 import asyncio
 
 import httpx
+import pytest
 from gateway_core.h1_transport import Http1Transport
 from gateway_core.http import LiteLLMClient
 from gateway_core.settings import Settings
@@ -36,3 +38,12 @@ def test_passthrough_answers_502_when_litellm_is_down() -> None:
             "code": "upstream_unavailable",
         }
     }
+
+
+def test_the_date_header_is_the_current_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from local import gateway
+
+    monkeypatch.setattr(gateway.time, "time", lambda: 1_796_000_000.7)
+    assert gateway._http_date() == b"Mon, 30 Nov 2026 00:53:20 GMT"
+    monkeypatch.setattr(gateway.time, "time", lambda: 1_796_000_001.2)
+    assert gateway._http_date() == b"Mon, 30 Nov 2026 00:53:21 GMT"
