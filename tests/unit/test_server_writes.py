@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import uvicorn
 import uvloop
 from gateway_core.server import HttpProtocol
+from gateway_core.streaming import StreamingResponse as OurStreamingResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 Sends = list[bytes]
+watchers: list[asyncio.Task[Any]] = []  # tasks waiting on receive for a disconnect
 
 
 def _app(release: asyncio.Event) -> Starlette:
@@ -40,7 +43,23 @@ def _app(release: asyncio.Event) -> Starlette:
 
         return StreamingResponse(chunks(), media_type="text/event-stream")
 
-    routes = [Route("/whole", whole), Route("/ready", ready_stream), Route("/waiting", waiting_stream)]
+    async def silent_stream(_: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                watchers.extend(t for t in asyncio.all_tasks() if "wait_for_disconnect" in repr(t.get_coro()))
+                await asyncio.Event().wait()  # a model that never answers
+                yield b"never"
+            finally:
+                release.set()  # the body's own clean-up: where the upstream connection is closed
+
+        return OurStreamingResponse(chunks(), media_type="text/event-stream")
+
+    routes = [
+        Route("/whole", whole),
+        Route("/ready", ready_stream),
+        Route("/waiting", waiting_stream),
+        Route("/silent", silent_stream),
+    ]
     return Starlette(routes=routes)
 
 
@@ -160,3 +179,47 @@ def test_a_closing_connection_sends_everything_first() -> None:
         assert answer == HEAD_WHOLE.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n") + b'{"answer":"hi"}'
 
     assert len(_serve(test)) == 1
+
+
+def test_a_client_leaving_a_silent_stream_is_told_by_the_server_without_a_task() -> None:
+    """gateway_core.streaming's response, served by our protocol: the connection's loss cancels the
+    stream where it waits (the model silent), with no task made to wait on ``receive`` for it."""
+
+    async def test(port: int, sends: Sends, body_closed: asyncio.Event) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /silent HTTP/1.1\r\nHost: x\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")  # the head came; the model says nothing
+        writer.close()
+        await asyncio.wait_for(body_closed.wait(), 5)
+
+    watchers.clear()
+    _serve(test)
+    assert watchers == []
+
+
+def test_a_client_leaving_is_told_only_when_the_server_can_tell() -> None:
+    protocol: Any = SimpleNamespace(_client_gone=None)
+    cycle: Any = SimpleNamespace(more_body=True, body=bytearray(), disconnected=False)
+
+    def callback() -> None:
+        pass
+
+    def register(callback: Any, on: Any = cycle) -> bool:
+        told: bool = HttpProtocol.when_client_leaves(protocol, on, callback)
+        return told
+
+    assert register(callback) is False  # the body is still coming
+    cycle.more_body = False
+    cycle.body = bytearray(b"unread")
+    assert register(callback) is False  # a body nobody read
+    cycle.body = bytearray()
+    cycle.disconnected = True
+    assert register(callback) is False  # already gone: receive says so at once
+    assert protocol._client_gone is None
+    cycle.disconnected = False
+    assert register(callback) is True
+    assert protocol._client_gone == (cycle, callback)
+    assert register(None, on=SimpleNamespace()) is True  # another request's end clears nothing
+    assert protocol._client_gone == (cycle, callback)
+    assert register(None) is True
+    assert protocol._client_gone is None

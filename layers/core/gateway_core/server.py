@@ -10,15 +10,23 @@ not answered yet) is sent at the end of the step (``call_soon``: before the loop
 I/O), as early as before for the client. Body writes are never held: the last byte leaves before
 the request's log line, metrics and trace are written.
 
+Each request's scope also offers the streaming response (``gateway_core.streaming``) a callback
+for the client leaving, called from ``connection_lost``: without it, every stream made a task whose
+only job was to wait on ``receive`` for the disconnect.
+
 Started as ``uvicorn --http gateway_core.server:HttpProtocol`` (run.sh).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from gateway_core.streaming import DISCONNECT_EXTENSION
 
 __all__ = ["HeadWithBodyTransport", "HttpProtocol"]
 
@@ -75,7 +83,34 @@ class HeadWithBodyTransport:
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a ``HeadWithBodyTransport``."""
+    """uvicorn's httptools protocol on a ``HeadWithBodyTransport``, telling a stream its client left."""
+
+    _client_gone: tuple[RequestResponseCycle, Callable[[], None]] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadWithBodyTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.cycle is not None:  # the cycle uvicorn just made for this request
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[DISCONNECT_EXTENSION] = partial(self.when_client_leaves, self.cycle)
+
+    def when_client_leaves(self, cycle: RequestResponseCycle, callback: Callable[[], None] | None) -> bool:
+        """``callback`` is called if the connection is lost before ``cycle``'s answer is complete
+        (None: no more). False, registering nothing, when that cannot be told: a request body not
+        all read (uvicorn may have paused reading the socket for it), or a client already gone."""
+        if callback is None:
+            if self._client_gone is not None and self._client_gone[0] is cycle:
+                self._client_gone = None
+            return True
+        if cycle.more_body or cycle.body or cycle.disconnected:
+            return False
+        self._client_gone = (cycle, callback)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        gone, self._client_gone = self._client_gone, None
+        if gone is not None:  # a stream still registered: it has not ended (it unregisters when it does)
+            gone[1]()

@@ -3,22 +3,34 @@
 Starlette's ``StreamingResponse`` (under ASGI spec 2.3, which uvicorn's HTTP/1.1 protocols report)
 runs the body in a second task of an anyio task group, beside a task that waits for the client
 to disconnect. The task group cost ~130-200 us of CPU per stream, before its first byte (in
-process, 2026-12-01: README, Performance). Here the body is sent from the request's own task
-and a plain asyncio task waits for the disconnect: when the client leaves, it cancels the
-request's task wherever it waits (a silent model included), so the body's ``finally`` closes the
-upstream connection and LiteLLM stops generating, as with Starlette's.
+process, 2026-12-01: README, Performance). Here the body is sent from the request's own task:
+when the client leaves, the request's task is cancelled wherever it waits (a silent model
+included), so the body's ``finally`` closes the upstream connection and LiteLLM stops generating,
+as with Starlette's.
+
+Who notices the client leaving: our server (``gateway_core.server``, as run.sh and the local
+stand-in serve the functions) calls back when the connection is lost, offered in the scope's
+extensions under ``DISCONNECT_EXTENSION``; elsewhere (mangum, test clients, another server), or
+when the server cannot tell (the request's body is not all read), a plain asyncio task waits on
+``receive`` for the disconnect. The callback spares each stream a task made, run and cancelled
+before its first byte.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 
 from starlette import responses
 from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["StreamingResponse"]
+__all__ = ["DISCONNECT_EXTENSION", "StreamingResponse", "WhenClientLeaves"]
+
+DISCONNECT_EXTENSION = "gateway.disconnect"
+# Registers the callback for the client leaving before the answer is complete (None: no more);
+# False when the server cannot tell, and nothing was registered.
+WhenClientLeaves = Callable[[Callable[[], None] | None], bool]
 
 Content = AsyncIterable[bytes] | Iterable[bytes]
 
@@ -51,17 +63,25 @@ class StreamingResponse(responses.StreamingResponse):
         client_left = False
         failure: Exception | None = None
 
+        def left() -> None:
+            nonlocal client_left
+            client_left = True
+            task.cancel()
+
         async def wait_for_disconnect() -> None:
-            nonlocal client_left, failure
+            nonlocal failure
             try:
                 while (await receive())["type"] != "http.disconnect":
                     pass  # a request body nobody read: dropped, as Starlette's listener does
-                client_left = True
             except Exception as exc:  # raised in the request's task, as Starlette's task group would  # noqa: BLE001
                 failure = exc
-            task.cancel()
+                task.cancel()
+                return
+            left()
 
-        watcher = asyncio.ensure_future(wait_for_disconnect())
+        when_client_leaves: WhenClientLeaves | None = scope.get("extensions", {}).get(DISCONNECT_EXTENSION)
+        told = when_client_leaves is not None and when_client_leaves(left)
+        watcher = None if told else asyncio.ensure_future(wait_for_disconnect())
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
@@ -73,6 +93,9 @@ class StreamingResponse(responses.StreamingResponse):
             if failure is not None:
                 raise failure from None
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            elif when_client_leaves is not None:
+                when_client_leaves(None)
         if self.background is not None:
             await self.background()
