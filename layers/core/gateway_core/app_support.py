@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -47,21 +47,20 @@ async def health(_: Request) -> Response:
 
 
 class FunctionApp(Starlette):
-    """Starlette, with a request to one of ``api_routes`` (method and path match) called straight:
-    access log and body limit, the endpoint, its exceptions rendered by ``exception_handlers`` as
-    Starlette's stack renders them (an unexpected one answered by the handler for ``Exception``,
-    then raised on to the server, which logs it and, mid-answer, drops the connection)."""
+    """Starlette serving ``api_routes`` and ``/health``; a request to one of ``api_routes`` (method
+    and path match) is called straight: access log and body limit, the endpoint, its exceptions
+    rendered by ``exception_handlers`` as Starlette's stack renders them (an unexpected one answered
+    by the handler for ``Exception``, then raised on to the server, which logs it and, mid-answer,
+    drops the connection)."""
 
-    def __init__(
-        self,
-        api_routes: list[Route],
-        exception_handlers: Mapping[type[Exception], ErrorHandler],
-        **starlette: Any,
-    ) -> None:
-        middleware = [Middleware(AccessLogMiddleware), Middleware(BodyLimitMiddleware)]
-        super().__init__(middleware=middleware, exception_handlers=dict(exception_handlers), **starlette)
+    def __init__(self, api_routes: list[Route], exception_handlers: Mapping[type[Exception], ErrorHandler]) -> None:
+        super().__init__(
+            routes=[*api_routes, Route("/health", health, methods=["GET"])],
+            middleware=[Middleware(AccessLogMiddleware), Middleware(BodyLimitMiddleware)],
+            exception_handlers=dict(exception_handlers),
+            lifespan=lifespan,
+        )
         self.api_routes = tuple(api_routes)
-        self._handlers = dict(exception_handlers)
         self._direct = AccessLogMiddleware(BodyLimitMiddleware(self._call_endpoint))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,10 +81,11 @@ class FunctionApp(Starlette):
         try:
             response = await scope["endpoint"](request)
         except Exception as exc:
-            handler = next((self._handlers[c] for c in type(exc).__mro__ if c in self._handlers), None)
+            handlers = cast(dict[type[Exception], ErrorHandler], self.exception_handlers)  # the ones given
+            handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
             if handler is None:
                 raise
-            if handler is self._handlers.get(Exception):
+            if handler is handlers.get(Exception):
                 unexpected = exc
             response = await handler(request, exc)
         # Raised from here, the answer has started (our responses send their head first): to the
@@ -105,12 +105,7 @@ def function_app(
     header, API Gateway's body limit, its interface's error shapes, the shared lifespan, and its LiteLLM client in
     ``app.state.litellm`` (the real transport unless a test passes another)."""
     configure_logging()
-    app = FunctionApp(
-        routes,
-        exception_handlers,
-        routes=[*routes, Route("/health", health, methods=["GET"])],
-        lifespan=lifespan,
-    )
+    app = FunctionApp(routes, exception_handlers)
     # The service name of its logs, metrics and traces; the local gateway, which serves every
     # function in one process, sets each app's own from template.yaml.
     app.state.service = os.environ.get("POWERTOOLS_SERVICE_NAME", "gateway")
