@@ -24,6 +24,7 @@ __all__ = [
     "relevant_lines",
     "rotate_logs",
     "spawn",
+    "trouble_lines",
     "wait_http",
 ]
 
@@ -91,19 +92,23 @@ _TROUBLE = re.compile(
 )
 
 
+def trouble_lines(log: str, most: int = 12) -> list[str]:
+    """The last ``most`` lines of ``log`` that name a problem."""
+    return [line.rstrip() for line in log.splitlines() if _TROUBLE.search(line)][-most:]
+
+
 def relevant_lines(log: str, most: int = 12) -> str:
     """The lines of ``log`` that name a problem (the last ``most`` of them) and its last line;
     the last ``most`` lines when none does."""
     lines = [line.rstrip() for line in log.splitlines() if line.strip()]
     if not lines:
         return "(the log is empty)"
-    trouble = [line for line in lines if _TROUBLE.search(line)]
+    trouble = trouble_lines(log, most)
     if not trouble:
         return "\n".join(lines[-most:])
-    picked = trouble[-most:]
-    if lines[-1] not in picked:
-        picked.append(lines[-1])
-    return "\n".join(picked)
+    if lines[-1] not in trouble:
+        trouble.append(lines[-1])
+    return "\n".join(trouble)
 
 
 def rotate_logs(log_dir: Path) -> None:

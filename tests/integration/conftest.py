@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from openai import OpenAI
 
 from local.launch import StackStartError, launch_stack
 from local.okta import okta_dir
-from local.processes import free_port, port_in_use
+from local.processes import free_port, port_in_use, trouble_lines
 from local.template import REPO_ROOT
 from tests.integration.okta_issuer import AUDIENCE as OKTA_AUDIENCE
 from tests.integration.okta_issuer import OktaIssuer
@@ -49,6 +49,32 @@ class LocalStack:
 
     def openai(self, api_key: str | None = None, **options: object) -> OpenAI:
         return OpenAI(base_url=f"{self.gateway_url}/v1", api_key=api_key or self.master_key, max_retries=0, **options)  # type: ignore[arg-type]
+
+
+# A failing test's report quotes what the stack's logs said went wrong while it ran: a 500 from
+# LiteLLM in CI is otherwise a status without its cause, since CI keeps only pytest's output.
+_LOG_OFFSETS = pytest.StashKey[dict[Path, int]]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    logs = STACK_DATA_DIR / "logs"
+    item.stash[_LOG_OFFSETS] = {log: log.stat().st_size for log in logs.glob("*.log")} if logs.is_dir() else {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if not report.failed or "stack" not in getattr(item, "fixturenames", ()):
+        return report
+    offsets = item.stash.get(_LOG_OFFSETS, {})
+    for log in sorted((STACK_DATA_DIR / "logs").glob("*.log")):
+        with log.open("rb") as file:
+            offset = offsets.get(log, 0)
+            file.seek(offset if offset <= log.stat().st_size else 0)  # 0: rotated as the stack started
+            written = file.read().decode(errors="replace")
+        if quoted := trouble_lines(written, most=30):
+            report.sections.append((f"{log.name}: what went wrong while the test ran", "\n".join(quoted)))
+    return report
 
 
 @pytest.fixture(scope="session")

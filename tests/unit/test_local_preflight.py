@@ -16,7 +16,7 @@ import pytest
 
 from local import preflight
 from local.launch import StackStartError, launch_stack
-from local.processes import free_port, relevant_lines, rotate_logs
+from local.processes import free_port, relevant_lines, rotate_logs, trouble_lines
 from local.template import REPO_ROOT
 
 
@@ -138,3 +138,11 @@ def test_a_failure_quotes_the_lines_that_name_the_problem() -> None:
     )
     assert relevant_lines("a\nb\n") == "a\nb"
     assert relevant_lines("") == "(the log is empty)"
+
+
+def test_a_failing_test_quotes_only_the_lines_that_name_a_problem() -> None:
+    """tests/integration/conftest.py quotes these from the stack's logs under a failed test."""
+    log = "routine\nUnhandled exception in request: KeyError  \nroutine\nKeyError: 'spend'\n"
+    assert trouble_lines(log) == ["Unhandled exception in request: KeyError", "KeyError: 'spend'"]
+    assert trouble_lines(log, most=1) == ["KeyError: 'spend'"]
+    assert trouble_lines("routine\nfine\n") == []
