@@ -8,7 +8,7 @@ and the answers translated back; streams become AWS event-stream frames as chunk
 
 from __future__ import annotations
 
-from gateway_core.app_support import function_app, lambda_handler
+from gateway_core.app_support import freeze_init_heap, function_app, lambda_handler
 from gateway_core.converse.errors import bedrock_error_handlers
 from gateway_core.http import LiteLLMClient
 from starlette.applications import Starlette
@@ -32,3 +32,4 @@ def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
 
 app = create_app()
 handler = lambda_handler(app)
+freeze_init_heap()

@@ -6,7 +6,7 @@ uvicorn. ``/bedrock/...`` answers errors in Bedrock's shape, the rest in OpenAI'
 
 from __future__ import annotations
 
-from gateway_core.app_support import ErrorHandler, function_app, lambda_handler
+from gateway_core.app_support import ErrorHandler, freeze_init_heap, function_app, lambda_handler
 from gateway_core.converse.errors import bedrock_error_handlers
 from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_handlers
@@ -45,3 +45,4 @@ def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
 
 app = create_app()
 handler = lambda_handler(app)
+freeze_init_heap()

@@ -6,7 +6,7 @@ uvicorn. Errors use OpenAI's envelope, like LiteLLM's management API next to it.
 
 from __future__ import annotations
 
-from gateway_core.app_support import function_app, lambda_handler
+from gateway_core.app_support import freeze_init_heap, function_app, lambda_handler
 from gateway_core.http import LiteLLMClient
 from gateway_core.openai_errors import openai_error_handlers
 from starlette.applications import Starlette
@@ -26,3 +26,4 @@ def create_app(litellm: LiteLLMClient | None = None) -> Starlette:
 
 app = create_app()
 handler = lambda_handler(app)
+freeze_init_heap()
