@@ -36,8 +36,10 @@ def _row(name: str, stats: dict[str, float], extra: str = "") -> str:
 
 
 def _latency_section(
-    title: str, runs: dict[str, list[float]], cpu: dict[str, float | None] | None = None
+    title: str, runs: dict[str, list[float]], cpu: dict[str, float | None] | None = None, paired: bool = True
 ) -> tuple[list[str], dict[str, Any]]:
+    """``paired``: the runs are serial, one value of each path per shuffled round, so each "over
+    LiteLLM" figure gets its 90% range from a bootstrap over the rounds (latency.paired_range)."""
     stats = {name: latency.summary(values) for name, values in runs.items()}
     base = stats["LiteLLM"]
     lines = [f"### {title}", "", "| path | p50 ms | p90 ms | p99 ms | notes |", "|---|---|---|---|---|"]
@@ -45,7 +47,13 @@ def _latency_section(
         note = ""
         theirs = name.startswith(latency.UPSTREAM)
         if name.startswith("gateway") or theirs:
-            note = f"over LiteLLM: p50 {s['p50'] - base['p50']:+.2f}, p99 {s['p99'] - base['p99']:+.2f}"
+            over = []
+            for q in ("p50", "p99"):
+                over.append(f"{q} {s[q] - base[q]:+.2f}")
+                if paired:
+                    low, high = latency.paired_range(runs[name], runs["LiteLLM"], float(q[1:]))
+                    over[-1] += f" (90%: {low:+.2f} to {high:+.2f})"
+            note = "over LiteLLM: " + ", ".join(over)
             if cpu and cpu.get(name) is not None:
                 note += f"; {'middleware' if theirs else 'gateway'} CPU {cpu[name]:.2f} ms/request"
         ours = stats.get(name.replace(latency.UPSTREAM, "gateway")) if theirs else None
@@ -99,7 +107,7 @@ async def _requests(
             watched = middleware.process()
         runs[target.name], cpu[target.name] = await latency.concurrent(target, requests, 16, watched)
     lines, report["concurrent"] = _latency_section(
-        f"1b. Request latency, concurrent (c=16, {requests} requests each) and 5. gateway CPU", runs, cpu
+        f"1b. Request latency, concurrent (c=16, {requests} requests each) and 5. gateway CPU", runs, cpu, paired=False
     )
     out += lines
     lines, report["first_byte"] = await _first_bytes(stack, key, theirs, max(rounds // 2, 20))

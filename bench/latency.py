@@ -28,6 +28,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
+def paired_range(ours: list[float], base: list[float], q: float, resamples: int = 1000) -> tuple[float, float]:
+    """The 90% range of ``percentile(ours, q) - percentile(base, q)`` by a bootstrap over the
+    rounds of a serial run: round i of each path was timed in the same shuffled round, so a
+    resample draws rounds, keeping each pair (a stall of the machine's hits both sides of its round)."""
+    if len(ours) != len(base):
+        raise ValueError("a paired range needs one value of each path per round")
+    draw = random.Random(17)  # noqa: S311 (a resample, not a secret)
+    rounds = range(len(ours))
+    differences = []
+    for _ in range(resamples):
+        picked = draw.choices(rounds, k=len(ours))
+        differences.append(percentile([ours[i] for i in picked], q) - percentile([base[i] for i in picked], q))
+    return percentile(differences, 5), percentile(differences, 95)
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "p50": percentile(values, 50),

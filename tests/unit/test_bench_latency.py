@@ -1,0 +1,39 @@
+"""The bench's "over LiteLLM" figures and their 90% ranges (bench/latency.py, bench/__main__.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.__main__ import _latency_section
+from bench.latency import paired_range
+
+
+def test_a_constant_overhead_has_a_range_of_exactly_itself() -> None:
+    base = [float(v) for v in range(1, 201)]
+    ours = [v + 1.0 for v in base]
+    assert paired_range(ours, base, 50) == (1.0, 1.0)
+    assert paired_range(ours, base, 99) == (1.0, 1.0)
+
+
+def test_one_stalled_round_widens_the_p99_range_and_not_the_p50s() -> None:
+    base = [10.0] * 100
+    ours = [10.0] * 99 + [20.0]
+    # p99 of 100 values is the largest: 20 in a resample that drew the stalled round, else 10.
+    assert paired_range(ours, base, 99) == (0.0, 10.0)
+    assert paired_range(ours, base, 50) == (0.0, 0.0)
+
+
+def test_paths_of_unequal_rounds_have_no_paired_range() -> None:
+    with pytest.raises(ValueError, match="one value of each path per round"):
+        paired_range([1.0, 2.0], [1.0], 50)
+
+
+def test_the_serial_sections_give_each_over_litellm_figure_its_range() -> None:
+    runs = {"LiteLLM": [10.0] * 20, "gateway OpenAI": [11.5] * 20}
+    lines, _ = _latency_section("1. serial", runs)
+    assert lines[-2] == (
+        "| gateway OpenAI | 11.50 | 11.50 | 11.50 | over LiteLLM: p50 +1.50 (90%: +1.50 to +1.50),"
+        " p99 +1.50 (90%: +1.50 to +1.50) |"
+    )
+    lines, _ = _latency_section("1b. concurrent", runs, paired=False)
+    assert lines[-2] == "| gateway OpenAI | 11.50 | 11.50 | 11.50 | over LiteLLM: p50 +1.50, p99 +1.50 |"
