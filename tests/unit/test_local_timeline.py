@@ -28,9 +28,11 @@ def test_the_timeline_file(tmp_path: Path) -> None:
 
 
 def test_a_family_is_split_by_program() -> None:
-    """A shell (the part) running Python, which spins 0.3 CPU s, says so and waits for its stdin."""
+    """A shell (the part) running Python, which spins 0.4 CPU s, says so and waits for its stdin.
+    At least 0.3 s must be counted: /proc's times are sampled per tick, and read here 0.29 s after a
+    spin of 0.3 by the process's own clock."""
     busy = (
-        "import sys, time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+        "import sys, time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
         "print('spun', flush=True)\nsys.stdin.read()"
     )
     shell = subprocess.Popen(  # noqa: S603
