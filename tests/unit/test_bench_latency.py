@@ -15,12 +15,20 @@ def test_a_constant_overhead_has_a_range_of_exactly_itself() -> None:
     assert paired_range(ours, base, 99) == (1.0, 1.0)
 
 
-def test_one_stalled_round_widens_the_p99_range_and_not_the_p50s() -> None:
+def test_two_stalled_rounds_widen_the_p99_range_and_not_the_p50s() -> None:
     base = [10.0] * 100
-    ours = [10.0] * 99 + [20.0]
-    # p99 of 100 values is the largest: 20 in a resample that drew the stalled round, else 10.
+    ours = [10.0] * 98 + [20.0] * 2
+    # p99 of 100 values is the largest: 20 in a resample that drew a stalled round, else 10; one
+    # resample in 0.98**100 (13%) draws neither, so the range's low end (5%) is 0, its high end 10.
     assert paired_range(ours, base, 99) == (0.0, 10.0)
     assert paired_range(ours, base, 50) == (0.0, 0.0)
+
+
+def test_a_median_on_the_edge_ranges_over_both_values() -> None:
+    # Half the rounds 1 ms over: a resample's median difference is 0 or 1, about as often.
+    base = [10.0] * 100
+    ours = [10.0] * 50 + [11.0] * 50
+    assert paired_range(ours, base, 50) == (0.0, 1.0)
 
 
 def test_paths_of_unequal_rounds_have_no_paired_range() -> None:
