@@ -4,14 +4,9 @@ triggers it). Imports are per process: each case runs in a fresh interpreter."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from local.template import REPO_ROOT
+from tests.unit.fresh_interpreter import run_probe
 
 _PROBE = """
 import gc, json
@@ -22,14 +17,7 @@ print(json.dumps({{"frozen": gc.get_freeze_count(), "tracked": len(gc.get_object
 
 @pytest.mark.parametrize("package", ["openai_chat", "bedrock_runtime", "chat_history", "user_keys"])
 def test_the_init_heap_is_frozen_once_the_app_module_is_imported(package: str) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "functions" / package), str(REPO_ROOT / "layers" / "core")]),
-    }
-    out = subprocess.run(  # noqa: S603 (our own probe)
-        [sys.executable, "-c", _PROBE.format(package=package)], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    heap = json.loads(out.splitlines()[-1])
+    heap = run_probe(package, _PROBE.format(package=package))
     # Tens of thousands of objects frozen (the imports, the app), and next to none left to walk.
     assert heap["frozen"] > 10_000, heap
     assert heap["tracked"] < 200, heap

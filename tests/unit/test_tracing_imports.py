@@ -3,12 +3,10 @@ start being traced. Each case runs in a fresh interpreter: imports are per proce
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 from local.template import REPO_ROOT
+from tests.unit.fresh_interpreter import run_probe
 
 _PROBE = """
 import json, sys
@@ -31,11 +29,7 @@ def _traced_init(package: str) -> dict[str, bool | int]:
     # As in Lambda: LAMBDA_TASK_ROOT is set (the X-Ray SDK then samples locally, without botocore).
     env = {**os.environ, "LAMBDA_TASK_ROOT": str(REPO_ROOT), "AWS_REGION": "us-east-1"}
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "functions" / package), str(REPO_ROOT / "layers" / "core")])
-    out = subprocess.run(  # noqa: S603 (our own probe)
-        [sys.executable, "-c", _PROBE.format(package=package)], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    result: dict[str, bool | int] = json.loads(out.splitlines()[-1])
+    result: dict[str, bool | int] = run_probe(package, _PROBE.format(package=package), env)
     return result
 
 
