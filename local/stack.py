@@ -184,6 +184,19 @@ def _deployed_litellm_setting(name: str) -> str:
     return str(next(e["Value"] for e in container["Environment"] if e["Name"] == name))
 
 
+LITELLM_WORKER_HOOKS = REPO_ROOT / "ecs_litellm" / "worker_hooks"
+
+
+def _litellm_worker_hooks_environment(env: dict[str, str]) -> dict[str, str]:
+    """The workers' startup hook as the task runs it (template.yaml), importable from the checkout
+    as it is from the image's site-packages."""
+    path = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(LITELLM_WORKER_HOOKS)) if p)
+    return {
+        "LITELLM_WORKER_STARTUP_HOOKS": _deployed_litellm_setting("LITELLM_WORKER_STARTUP_HOOKS"),
+        "PYTHONPATH": path,
+    }
+
+
 def _banner(stack: Stack, elapsed: float) -> str:
     base = f"http://127.0.0.1:{stack.ports.gateway}"
     has_bedrock = any(r.path.startswith("/bedrock/") for r in load_routes())
@@ -338,6 +351,7 @@ def run(stack: Stack) -> int:
     litellm_env["PROXY_BASE_URL"] = f"http://127.0.0.1:{stack.ports.gateway}"
     # LiteLLM's idle keep-alive as deployed (template.yaml), longer than the gateway's own.
     litellm_env.setdefault("KEEPALIVE_TIMEOUT", _deployed_litellm_setting("KEEPALIVE_TIMEOUT"))
+    litellm_env.update(_litellm_worker_hooks_environment(litellm_env))
     config_path = stack.data_dir / "litellm-config.yaml"
     write_config(config_path, fake_url)
 

@@ -7,8 +7,10 @@ import re
 from email.utils import parsedate_to_datetime
 
 import httpx
+import psutil
 import pytest
 
+from local.template import REPO_ROOT, load_template
 from tests.integration.conftest import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -48,3 +50,20 @@ def test_litellm_starts_without_warnings(stack: LocalStack) -> None:
     assert "Application startup complete" in log
     noisy = [line for line in start.splitlines() if re.search(r"WARNING|ERROR|Traceback|[Ff]ailed", line)]
     assert noisy == []
+
+
+def test_litellm_runs_the_tasks_worker_startup_hook(stack: LocalStack) -> None:
+    """As the task runs it (template.yaml): the hook that freezes each worker's startup heap,
+    importable from the checkout (ecs_litellm/worker_hooks) as from the image's site-packages."""
+    port = stack.litellm_url.rsplit(":", 1)[1]
+    (litellm,) = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "--config" in (p.info["cmdline"] or []) and port in p.info["cmdline"]
+    ]
+    env = litellm.environ()
+    (task,) = load_template()["Resources"]["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    deployed = {e["Name"]: e["Value"] for e in task["Environment"] if isinstance(e, dict) and "Value" in e}
+    assert env["LITELLM_WORKER_STARTUP_HOOKS"] == deployed["LITELLM_WORKER_STARTUP_HOOKS"]
+    assert env["LITELLM_WORKER_STARTUP_HOOKS"] == "gateway_worker_hooks:freeze_startup_heap"
+    assert str(REPO_ROOT / "ecs_litellm" / "worker_hooks") in env["PYTHONPATH"].split(":")

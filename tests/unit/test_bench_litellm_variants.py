@@ -49,13 +49,18 @@ def test_an_overlay_changes_only_its_own_settings() -> None:
 
 
 def test_variants_run_as_the_task_does_unless_they_say_otherwise(tmp_path: Path) -> None:
-    stack_env = {"LITELLM_LOG": "DEBUG", "REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379", "DATABASE_URL": "db"}
+    hook = {"LITELLM_WORKER_STARTUP_HOOKS": "gateway_worker_hooks:freeze_startup_heap", "PYTHONPATH": "/hooks"}
+    stack_env = {"LITELLM_LOG": "DEBUG", "REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379", "DATABASE_URL": "db", **hook}
     shipped = variant_environment(stack_env, LITELLM_VARIANTS[0], tmp_path)
     assert shipped == {**stack_env, "LITELLM_LOG": "WARNING"}  # template.yaml's; httptools from the venv
     before = variant_environment(stack_env, LITELLM_VARIANTS[1], tmp_path)
     assert before["LITELLM_LOG"] == "INFO" and before["REDIS_HOST"] == "127.0.0.1"
+    # h11's shadow ahead of the hook's folder, which the variant keeps but does not run
+    shadows = tmp_path / "shadows" / "before-issue-17--routing--prices--INFO-logs--h11--no-heap-freeze-"
+    assert before["PYTHONPATH"] == f"{shadows}{os.pathsep}/hooks"
+    assert before["LITELLM_WORKER_STARTUP_HOOKS"] == ""
     without_redis = variant_environment(stack_env, Variant("x", redis=False), tmp_path)
-    assert without_redis == {"LITELLM_LOG": "WARNING", "DATABASE_URL": "db"}
+    assert without_redis == {"LITELLM_LOG": "WARNING", "DATABASE_URL": "db", **hook}
 
 
 def test_the_h11_variant_hides_httptools_from_uvicorn(tmp_path: Path) -> None:

@@ -171,6 +171,9 @@ def test_litellm_service_is_production_shaped() -> None:
     assert "/health/liveliness" in " ".join(task["HealthCheck"]["Command"])
     # LiteLLM's per-request INFO lines cost ~13% of its CPU (issue 17); warnings and errors stay.
     assert {"Name": "LITELLM_LOG", "Value": "WARNING"} in task["Environment"]
+    # Each worker freezes the heap it started with (issue 17; the module is in the image, below).
+    hook = {"Name": "LITELLM_WORKER_STARTUP_HOOKS", "Value": "gateway_worker_hooks:freeze_startup_heap"}
+    assert hook in task["Environment"]
     metrics = {
         p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
         for p in resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
@@ -197,6 +200,9 @@ def test_litellm_image_and_config_match_the_local_stack() -> None:
     # failed import on every request (issue 17).
     assert 'python -c "import opentelemetry.sdk._logs, opentelemetry.sdk.trace"' in dockerfile
     assert re.search(r"^opentelemetry-sdk==[\d.]+$", (REPO_ROOT / "requirements" / "litellm.in").read_text(), re.M)
+    # The workers' startup hook, importable in the image (a worker whose hook fails does not start).
+    assert "COPY worker_hooks/gateway_worker_hooks.py /app/" in dockerfile
+    assert 'python -c "from gateway_worker_hooks import freeze_startup_heap"' in dockerfile
     assert (
         any("claude" in n for n in names)
         and any("nova" in n for n in names)
