@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench import coldstart, history, latency, litellm_cost, relay, upstream
+from bench import coldstart, history, latency, litellm_cost, litellm_stalls, relay, upstream
 from bench.stack import FAKE_TTFT_MS, MASTER_KEY, BenchStack, start_stack
 from local.template import REPO_ROOT
 
@@ -158,12 +158,20 @@ def _litellm_variants(stack: BenchStack, key: str, rounds: int, requests: int) -
     try:
         limited_key = _generate_key(stack, **litellm_cost.LIMITED_KEY)
         runs = asyncio.run(litellm_cost.measure(families, key, limited_key, rounds, requests))
+        # 6c: eight times 6b's requests at c=16, enough for a few full collections without the freeze.
+        frozen_or_not = {litellm_cost.LITELLM_VARIANTS[0].name, litellm_cost.WITHOUT_HEAP_FREEZE.name}
+        pair = [f for f in families if f.name in frozen_or_not]
+        stalls = asyncio.run(
+            litellm_stalls.measure(pair, lambda f: litellm_cost.chat_target(f, key, limited_key), 8 * requests)
+        )
     finally:
         for family in families:
             family.stop()
     load = f"load average {os.getloadavg()[0]:.1f} at the end, Redis {redis or 'off'}"
     report = {name: {**vars(run), "per_second_per_worker": run.per_second_per_worker} for name, run in runs.items()}
-    return litellm_cost.table(runs, load), report
+    for name, result in stalls.items():
+        report[name]["stalls_c16"] = vars(result)
+    return [*litellm_cost.table(runs, load), *litellm_stalls.table(stalls)], report
 
 
 def _relay(stack: BenchStack, key: str, rounds: int, baseline: str | None) -> tuple[list[str], dict[str, Any]]:

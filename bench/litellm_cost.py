@@ -35,7 +35,9 @@ __all__ = [
     "LITELLM_VARIANTS",
     "CostRun",
     "LiteLLMFamily",
+    "WITHOUT_HEAP_FREEZE",
     "Variant",
+    "chat_target",
     "c16",
     "measure",
     "selected_variants",
@@ -90,6 +92,7 @@ _CLOUD: dict[str, Any] = yaml.safe_load(CLOUD_CONFIG.read_text())
 # what was measured and not adopted, and the cost of a product key's limits with and without Redis.
 # LiteLLM runs no startup hook when the variable is empty (ecs_litellm/worker_hooks).
 NO_HEAP_FREEZE = {"LITELLM_WORKER_STARTUP_HOOKS": ""}
+WITHOUT_HEAP_FREEZE = Variant("shipped without the workers' heap freeze", env=NO_HEAP_FREEZE)
 PREVIOUS_ROUTING = {"routing_strategy": "usage-based-routing-v2", "enable_pre_call_checks": True}
 LITELLM_VARIANTS = (
     Variant("shipped (config.yaml, template.yaml, image)"),
@@ -101,7 +104,7 @@ LITELLM_VARIANTS = (
         http="h11",
         env=NO_HEAP_FREEZE,
     ),
-    Variant("shipped without the workers' heap freeze", env=NO_HEAP_FREEZE),
+    WITHOUT_HEAP_FREEZE,
     Variant("shipped without opentelemetry-sdk (the local venv before)", without=("opentelemetry.sdk",)),
     Variant("shipped on Python 3.13 (the image's)", venv_variable="BENCH_LITELLM_VENV_PY313"),
     Variant("shipped + asyncio loop (uvloop off)", loop="asyncio"),
@@ -266,17 +269,18 @@ async def c16(family: LiteLLMFamily, target: latency.Target, requests: int) -> t
     return latencies, requests / elapsed, cpu_ms
 
 
+def chat_target(family: LiteLLMFamily, key: str, limited_key: str) -> latency.Target:
+    """A chat completion on ``family``, with the key its variant is measured with."""
+    bearer = limited_key if family.limited_key else key
+    auth = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"}
+    return latency.Target(family.name, f"{family.url}/v1/chat/completions", latency.CHAT, auth)
+
+
 async def measure(
     families: list[LiteLLMFamily], key: str, limited_key: str, rounds: int, requests: int
 ) -> dict[str, CostRun]:
     """Interleaved serial rounds over every LiteLLM, then c=16 on each in turn."""
-
-    def target_of(family: LiteLLMFamily) -> latency.Target:
-        bearer = limited_key if family.limited_key else key
-        auth = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"}
-        return latency.Target(family.name, f"{family.url}/v1/chat/completions", latency.CHAT, auth)
-
-    targets = {f.name: target_of(f) for f in families}
+    targets = {f.name: chat_target(f, key, limited_key) for f in families}
     async with aiohttp.ClientSession() as session:  # warm each: first requests fill caches
         for _ in range(10):
             for target in targets.values():
