@@ -87,12 +87,13 @@ LIMITED_KEY = {"max_budget": 1000.0, "rpm_limit": 1_000_000, "tpm_limit": 1_000_
 _PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
 _CLOUD: dict[str, Any] = yaml.safe_load(CLOUD_CONFIG.read_text())
 
-# Everything issue 17 changed undone at once (as LiteLLM ran before it); the log level and the HTTP
-# parser undone alone (the routing's and the prices' own rows: README, from an earlier run); then
-# what was measured and not adopted, and the cost of a product key's limits with and without Redis.
 # LiteLLM runs no startup hook when the variable is empty (ecs_litellm/worker_hooks).
 NO_HEAP_FREEZE = {"LITELLM_WORKER_STARTUP_HOOKS": ""}
 WITHOUT_HEAP_FREEZE = Variant("shipped without the workers' heap freeze", env=NO_HEAP_FREEZE)
+
+# Everything issue 17 changed undone at once (as LiteLLM ran before it); the log level and the HTTP
+# parser undone alone (the routing's and the prices' own rows: README, from an earlier run); then
+# what was measured and not adopted, and the cost of a product key's limits with and without Redis.
 PREVIOUS_ROUTING = {"routing_strategy": "usage-based-routing-v2", "enable_pre_call_checks": True}
 LITELLM_VARIANTS = (
     Variant("shipped (config.yaml, template.yaml, image)"),
