@@ -69,7 +69,7 @@ def test_a_worker_freezes_its_imports_at_once_and_what_startup_built_once_starte
         [str(LITELLM_PYTHON), "-c", PROBE], env=env, capture_output=True, text=True, check=True, timeout=180
     ).stdout
     seen = json.loads(out.splitlines()[-1])
-    assert seen["imports"] > 1_000_000  # LiteLLM's proxy imports ~1.3M tracked objects
+    assert seen["imports"] > 500_000  # LiteLLM's proxy leaves ~1-1.7M tracked objects, as installed
     # nothing more until startup's end (a few frozen objects are freed by their reference counts)
     assert abs(seen["starting"] - seen["imports"]) < 100
     assert seen["started"] - seen["starting"] >= 50_000
