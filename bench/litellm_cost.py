@@ -14,7 +14,7 @@ import copy
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from local.litellm_config import CLOUD_CONFIG, build_config
 from local.litellm_database import litellm_database_environment
 from local.preflight import offline_tool
 from local.processes import Child, free_port, spawn, wait_http
-from local.template import REPO_ROOT, load_template
+from local.template import REPO_ROOT, litellm_task_setting
 from local.timeline import family_cpu_s
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "chat_target",
     "c16",
     "measure",
+    "rotated_passes",
     "selected_variants",
     "start_variants",
     "table",
@@ -49,8 +50,7 @@ __all__ = [
 
 def deployed_log_level() -> str:
     """LITELLM_LOG as the ECS task runs LiteLLM (template.yaml's container environment)."""
-    (container,) = load_template()["Resources"]["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
-    return str(next(e["Value"] for e in container["Environment"] if e["Name"] == "LITELLM_LOG"))
+    return litellm_task_setting("LITELLM_LOG")
 
 
 @dataclass(frozen=True)
@@ -270,6 +270,14 @@ async def c16(family: LiteLLMFamily, target: latency.Target, requests: int) -> t
     return latencies, requests / elapsed, cpu_ms
 
 
+def rotated_passes(families: list[LiteLLMFamily], passes: int) -> Iterator[LiteLLMFamily]:
+    """Each LiteLLM once per pass, the order rotated by one each pass: a burst of load from the
+    machine's other tenants hits a slice of every LiteLLM rather than the whole of one."""
+    for index in range(passes):
+        shift = index % len(families)
+        yield from families[shift:] + families[:shift]
+
+
 def chat_target(family: LiteLLMFamily, key: str, limited_key: str) -> latency.Target:
     """A chat completion on ``family``, with the key its variant is measured with."""
     bearer = limited_key if family.limited_key else key
@@ -289,19 +297,15 @@ async def measure(
     before = {f.name: f.cpu_seconds() for f in families}
     serial = await latency.serial(list(targets.values()), rounds)
     serial_cpu = {f.name: (f.cpu_seconds() - before[f.name]) * 1000 / (rounds + 20) for f in families}
-    # c=16 in passes, each pass over every LiteLLM in a rotated order: a burst of load from the
-    # machine's other tenants hits a slice of every variant rather than the whole of one.
     latencies: dict[str, list[float]] = {f.name: [] for f in families}
     seconds = dict.fromkeys(latencies, 0.0)
     cpu_ms_total = dict.fromkeys(latencies, 0.0)
     per_pass = max(requests // C16_PASSES, 16)
-    for index in range(C16_PASSES):
-        shift = index % len(families)
-        for family in families[shift:] + families[:shift]:
-            values, per_second, cpu_ms = await c16(family, targets[family.name], per_pass)
-            latencies[family.name] += values
-            seconds[family.name] += per_pass / per_second
-            cpu_ms_total[family.name] += cpu_ms * (per_pass + 16)
+    for family in rotated_passes(families, C16_PASSES):
+        values, per_second, cpu_ms = await c16(family, targets[family.name], per_pass)
+        latencies[family.name] += values
+        seconds[family.name] += per_pass / per_second
+        cpu_ms_total[family.name] += cpu_ms * (per_pass + 16)
     done = per_pass * C16_PASSES
     c16_summary = {name: latency.summary(values) for name, values in latencies.items()}
     return {

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bench import latency
-from bench.litellm_cost import LiteLLMFamily, c16
+from bench.litellm_cost import LiteLLMFamily, c16, rotated_passes
 
 __all__ = ["STALL_FACTOR", "Stalls", "measure", "stalls", "table"]
 
@@ -48,13 +48,11 @@ def stalls(latencies: list[float]) -> Stalls:
 async def measure(
     families: list[LiteLLMFamily], target_of: Callable[[LiteLLMFamily], latency.Target], requests: int
 ) -> dict[str, Stalls]:
-    """``requests`` at c=16 on each of ``families``, in PASSES passes of rotated order."""
+    """``requests`` at c=16 on each of ``families``, in PASSES passes (litellm_cost.rotated_passes)."""
     latencies: dict[str, list[float]] = {f.name: [] for f in families}
-    for index in range(PASSES):
-        shift = index % len(families)
-        for family in families[shift:] + families[:shift]:
-            values, _, _ = await c16(family, target_of(family), requests // PASSES)
-            latencies[family.name] += values
+    for family in rotated_passes(families, PASSES):
+        values, _, _ = await c16(family, target_of(family), requests // PASSES)
+        latencies[family.name] += values
     return {name: stalls(values) for name, values in latencies.items()}
 
 

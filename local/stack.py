@@ -46,7 +46,7 @@ from local.litellm_database import litellm_database_environment
 from local.okta import okta_dir
 from local.postgres import start_postgres
 from local.processes import Child, free_port, port_in_use, rotate_logs, spawn, wait_http
-from local.template import REPO_ROOT, functions_environment, load_routes, load_template
+from local.template import REPO_ROOT, functions_environment, litellm_task_setting, load_routes, load_template
 from local.timeline import Timeline, family_cpu_s
 from local.tls import ensure_certificate
 from local.xray_collector import free_udp_port
@@ -179,11 +179,6 @@ def _litellm_venv() -> Path:
     return Path(os.environ.get("LITELLM_VENV", REPO_ROOT / ".venv-litellm"))
 
 
-def _deployed_litellm_setting(name: str) -> str:
-    (container,) = load_template()["Resources"]["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
-    return str(next(e["Value"] for e in container["Environment"] if e["Name"] == name))
-
-
 LITELLM_WORKER_HOOKS = REPO_ROOT / "ecs_litellm" / "worker_hooks"
 
 
@@ -192,7 +187,7 @@ def _litellm_worker_hooks_environment(env: dict[str, str]) -> dict[str, str]:
     as it is from the image's site-packages."""
     path = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(LITELLM_WORKER_HOOKS)) if p)
     return {
-        "LITELLM_WORKER_STARTUP_HOOKS": _deployed_litellm_setting("LITELLM_WORKER_STARTUP_HOOKS"),
+        "LITELLM_WORKER_STARTUP_HOOKS": litellm_task_setting("LITELLM_WORKER_STARTUP_HOOKS"),
         "PYTHONPATH": path,
     }
 
@@ -350,7 +345,7 @@ def run(stack: Stack) -> int:
     # name the gateway, as PROXY_BASE_URL does in AWS, not LiteLLM's own address.
     litellm_env["PROXY_BASE_URL"] = f"http://127.0.0.1:{stack.ports.gateway}"
     # LiteLLM's idle keep-alive as deployed (template.yaml), longer than the gateway's own.
-    litellm_env.setdefault("KEEPALIVE_TIMEOUT", _deployed_litellm_setting("KEEPALIVE_TIMEOUT"))
+    litellm_env.setdefault("KEEPALIVE_TIMEOUT", litellm_task_setting("KEEPALIVE_TIMEOUT"))
     litellm_env.update(_litellm_worker_hooks_environment(litellm_env))
     config_path = stack.data_dir / "litellm-config.yaml"
     write_config(config_path, fake_url)

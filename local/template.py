@@ -22,6 +22,7 @@ __all__ = [
     "Route",
     "functions",
     "functions_environment",
+    "litellm_task_setting",
     "load_routes",
     "load_template",
 ]
@@ -61,6 +62,13 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open() as handle:
         document: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 (safe loader subclass)
     return document
+
+
+def litellm_task_setting(name: str, template: dict[str, Any] | None = None) -> str:
+    """A variable of the LiteLLM container's environment as the ECS task sets it (a plain value)."""
+    resources = (template or load_template())["Resources"]
+    (container,) = resources["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    return str(next(e["Value"] for e in container["Environment"] if e["Name"] == name))
 
 
 @dataclass(frozen=True)

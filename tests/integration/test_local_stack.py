@@ -10,7 +10,7 @@ import httpx
 import psutil
 import pytest
 
-from local.template import REPO_ROOT, load_template
+from local.template import REPO_ROOT, litellm_task_setting
 from tests.integration.conftest import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -62,8 +62,6 @@ def test_litellm_runs_the_tasks_worker_startup_hook(stack: LocalStack) -> None:
         if "--config" in (p.info["cmdline"] or []) and port in p.info["cmdline"]
     ]
     env = litellm.environ()
-    (task,) = load_template()["Resources"]["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
-    deployed = {e["Name"]: e["Value"] for e in task["Environment"] if isinstance(e, dict) and "Value" in e}
-    assert env["LITELLM_WORKER_STARTUP_HOOKS"] == deployed["LITELLM_WORKER_STARTUP_HOOKS"]
+    assert env["LITELLM_WORKER_STARTUP_HOOKS"] == litellm_task_setting("LITELLM_WORKER_STARTUP_HOOKS")
     assert env["LITELLM_WORKER_STARTUP_HOOKS"] == "gateway_worker_hooks:freeze_startup_heap"
     assert str(REPO_ROOT / "ecs_litellm" / "worker_hooks") in env["PYTHONPATH"].split(":")

@@ -21,7 +21,7 @@ from gateway_core.h1_transport import Http1Transport
 from gateway_core.http import UpstreamRequest
 from gateway_core.settings import Settings
 
-from local.template import load_template
+from local.template import litellm_task_setting, load_template
 from tests.unit.scripted_upstream import Received, ScriptedUpstream
 
 CHAT = UpstreamRequest(
@@ -210,8 +210,7 @@ def test_our_idle_keepalive_ends_before_litellms_and_the_load_balancers() -> Non
     template = load_template()
     alb = template["Resources"]["LiteLLMLoadBalancer"]["Properties"]["LoadBalancerAttributes"]
     alb_idle = int(next(a["Value"] for a in alb if a["Key"] == "idle_timeout.timeout_seconds"))
-    (container,) = template["Resources"]["LiteLLMTaskDefinition"]["Properties"]["ContainerDefinitions"]
-    litellm_keepalive = int(next(e["Value"] for e in container["Environment"] if e["Name"] == "KEEPALIVE_TIMEOUT"))
+    litellm_keepalive = int(litellm_task_setting("KEEPALIVE_TIMEOUT", template))
     assert (ours, uvicorn_default, alb_idle, litellm_keepalive) == (4.0, 5, 900, 905)
     # ...and LiteLLM outlives the ALB's idle timeout, as AWS asks of targets (else the ALB answers 502).
     assert ours < uvicorn_default < alb_idle < litellm_keepalive
