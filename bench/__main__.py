@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench import coldstart, history, latency, litellm_cost, litellm_stalls, relay, upstream
+from bench import coldstart, history, latency, litellm_cost, litellm_stalls, relay, upstream, wire
 from bench.stack import FAKE_TTFT_MS, MASTER_KEY, BenchStack, start_stack
 from local.template import REPO_ROOT
 
@@ -29,6 +29,10 @@ def _commit() -> str:
     result = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)  # noqa: S603
     dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=False).stdout.strip()  # noqa: S603
     return result.stdout.strip() + ("+dirty" if dirty else "")
+
+
+# Section 1d: per request, what a relay adds on the wire, LiteLLM's time left out (bench/wire.py).
+WIRE_TITLE = "1d. What each relay holds a request, on the wire (whole answers, {rounds} rounds)"
 
 
 def _row(name: str, stats: dict[str, float], extra: str = "") -> str:
@@ -46,7 +50,7 @@ def _latency_section(
     for name, s in stats.items():
         note = ""
         theirs = name.startswith(latency.UPSTREAM)
-        if name.startswith("gateway") or theirs:
+        if name.startswith(wire.RELAYS):
             over = []
             for q in ("p50", "p99"):
                 over.append(f"{q} {s[q] - base[q]:+.2f}")
@@ -72,9 +76,24 @@ async def _first_bytes(
     # default, the same (bench/stack.py).
     ttft_header = {"x-fake-ttft-ms": str(FAKE_TTFT_MS)}
     await latency.check_answers(streams, ttft_header)
-    first = await latency.serial(streams, rounds, latency.first_byte, headers=ttft_header)
+    first, held = await wire.serial_with_holds(
+        streams, rounds, stack.litellm, stack.data_dir / "wire-2.pcap", latency.first_byte, ttft_header
+    )
     title = f"2. Time to first streamed byte (provider TTFT {FAKE_TTFT_MS} ms, {rounds} rounds, interleaved)"
-    return _latency_section(title, first)
+    lines, report = _latency_section(title, first)
+    lines += wire.table(
+        f"2b. What each relay holds a stream until its first body byte, on the wire ({rounds} rounds)",
+        held,
+        stream=True,
+    )
+    report["held_on_the_wire"] = _held_report(held)
+    return lines, report
+
+
+def _held_report(held: dict[str, list[wire.Hold] | str] | str) -> dict[str, Any] | str:
+    if isinstance(held, str):
+        return held
+    return {name: found if isinstance(found, str) else [vars(h) for h in found] for name, found in held.items()}
 
 
 async def _requests(
@@ -87,13 +106,14 @@ async def _requests(
     report: dict[str, Any] = {}
     litellm = litellm_cost.LiteLLMFamily("LiteLLM", stack.litellm, stack.litellm_process().pid, workers=1)
     litellm_before = litellm.cpu_seconds()
-    serial = await latency.serial(targets, rounds)
+    serial, held = await wire.serial_with_holds(targets, rounds, stack.litellm, stack.data_dir / "wire-1.pcap")
     # Each round (and each of the 20 warm-up rounds) reaches LiteLLM once per target but the fake provider.
     litellm_serial_cpu = (litellm.cpu_seconds() - litellm_before) * 1000 / ((len(targets) - 1) * (rounds + 20))
     lines, report["serial"] = _latency_section(
         f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)", serial
     )
-    out += lines
+    out += lines + wire.table(WIRE_TITLE.format(rounds=rounds), held, stream=False)
+    report["serial"]["held_on_the_wire"] = _held_report(held)
     gateway_process = stack.gateway_process()
     runs, cpu = {}, {}
     litellm_per_second = litellm_c16_cpu = float("nan")
@@ -245,23 +265,26 @@ def _only_over_litellm(rounds: int) -> int:
     print(f"# Over LiteLLM\n\n{os.cpu_count()} cores, commit {_commit()}\n", flush=True)
     checkout = upstream.configured()
     stack = start_stack()
-    middleware = None
+    middleware = relays = None
     try:
         key = _generate_key(stack)
         middleware = _start_upstream(stack, checkout)
         theirs = middleware.url if middleware else None
+        # The function alone and the floors, in front of LiteLLM too: section 1d's holds of each.
+        relays = relay.start(stack.gateway_process(), stack.litellm, str(stack.data_dir / "logs"))
         whole = latency.targets(stack.fake, stack.litellm, stack.gateway, key, upstream=theirs)
+        whole += relay.in_front_of_litellm(relays, key)
         asyncio.run(latency.check_answers(whole))
-        lines, _ = _latency_section(
-            f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)",
-            asyncio.run(latency.serial(whole, rounds)),
-        )
+        serial, held = asyncio.run(wire.serial_with_holds(whole, rounds, stack.litellm, stack.data_dir / "wire-1.pcap"))
+        lines, _ = _latency_section(f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)", serial)
+        lines += wire.table(WIRE_TITLE.format(rounds=rounds), held, stream=False)
         lines += asyncio.run(_first_bytes(stack, key, theirs, rounds))[0]
         print("\n".join(lines), flush=True)
         print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
     finally:
-        if middleware:
-            middleware.stop()
+        for started in (middleware, relays):
+            if started:
+                started.stop()
         stack.stop()
     return 0
 

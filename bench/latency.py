@@ -156,18 +156,27 @@ async def first_byte(session: aiohttp.ClientSession, target: Target) -> float:
 
 
 async def serial(
-    all_targets: list[Target], rounds: int, timed: Timed = whole, headers: dict[str, str] | None = None
+    all_targets: list[Target],
+    rounds: int,
+    timed: Timed = whole,
+    headers: dict[str, str] | None = None,
+    sent: list[tuple[Target, bool]] | None = None,
 ) -> dict[str, list[float]]:
-    """Targets interleaved round by round, so drift in the machine's load hits all alike."""
+    """Targets interleaved round by round, so drift in the machine's load hits all alike.
+    ``sent``: every request's target appended in the order sent, and whether it was timed (the 20
+    warm-up rounds are not), for a capture of the same run (bench/wire.py)."""
     results: dict[str, list[float]] = {t.name: [] for t in all_targets}
     extra = [Target(t.name, t.url, t.body, {**t.headers, **(headers or {})}) for t in all_targets]
     order = random.Random(17)  # noqa: S311 (an order, not a secret)
+    log = sent if sent is not None else []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4)) as session:
         for _ in range(20):
             for target in extra:
+                log.append((target, False))
                 await timed(session, target)
         for _ in range(rounds):
             for target in order.sample(extra, len(extra)):
+                log.append((target, True))
                 results[target.name].append(await timed(session, target))
     return results
 

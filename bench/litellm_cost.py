@@ -94,6 +94,7 @@ WITHOUT_HEAP_FREEZE = Variant("shipped without the workers' heap freeze", env=NO
 # Everything issue 17 changed undone at once (as LiteLLM ran before it); the log level and the HTTP
 # parser undone alone (the routing's and the prices' own rows: README, from an earlier run); then
 # what was measured and not adopted, and the cost of a product key's limits with and without Redis.
+NO_SPEND_BOOKKEEPING = {"disable_spend_logs": True, "disable_spend_updates": True}
 PREVIOUS_ROUTING = {"routing_strategy": "usage-based-routing-v2", "enable_pre_call_checks": True}
 LITELLM_VARIANTS = (
     Variant("shipped (config.yaml, template.yaml, image)"),
@@ -112,6 +113,10 @@ LITELLM_VARIANTS = (
     Variant("shipped + DISABLE_AIOHTTP_TRANSPORT (httpx's own)", env={"DISABLE_AIOHTTP_TRANSPORT": "True"}),
     Variant("shipped + disable_spend_logs", general={"disable_spend_logs": True}),
     Variant("shipped, key with budget + rpm/tpm limits", limited_key=True),
+    # Not a product configuration: what is left of LiteLLM's cost with no spend bookkeeping at all
+    # (no spend logs, no spend or budget updates, so budgets go unenforced): the bound on what any
+    # setting of its spend tracking could save.
+    Variant("floor, not a product setting: no spend logs or spend updates", general=NO_SPEND_BOOKKEEPING),
 )
 
 

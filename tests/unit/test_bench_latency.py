@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+from aiohttp import web
+
+from bench import latency
 from bench.__main__ import _latency_section
 from bench.latency import paired_range
 
@@ -45,3 +49,37 @@ def test_the_serial_sections_give_each_over_litellm_figure_its_range() -> None:
     )
     lines, _ = _latency_section("1b. concurrent", runs, paired=False)
     assert lines[-2] == "| gateway OpenAI | 11.50 | 11.50 | 11.50 | over LiteLLM: p50 +1.50, p99 +1.50 |"
+
+
+def test_a_function_alone_and_a_floor_in_front_of_litellm_get_their_over_litellm_figure_too() -> None:
+    runs = {"LiteLLM": [10.0] * 20, "function OpenAI": [11.0] * 20, "floor: bare relay": [10.5] * 20}
+    lines, _ = _latency_section("1. serial", runs, paired=False)
+    assert lines[-3] == "| function OpenAI | 11.00 | 11.00 | 11.00 | over LiteLLM: p50 +1.00, p99 +1.00 |"
+    assert lines[-2] == "| floor: bare relay | 10.50 | 10.50 | 10.50 | over LiteLLM: p50 +0.50, p99 +0.50 |"
+
+
+def test_serial_reports_every_request_sent_in_order_and_which_were_timed() -> None:
+    async def run() -> tuple[dict[str, list[float]], list[tuple[latency.Target, bool]]]:
+        async def answer(request: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_post("/{path}", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        targets = [latency.Target("a", f"{url}/a", {}), latency.Target("b", f"{url}/b", {})]
+        sent: list[tuple[latency.Target, bool]] = []
+        try:
+            return await latency.serial(targets, 3, sent=sent), sent
+        finally:
+            await runner.cleanup()
+
+    results, sent = asyncio.run(run())
+    assert [(target.name, timed) for target, timed in sent[:40]] == [("a", False), ("b", False)] * 20
+    timed = [target.name for target, was_timed in sent[40:] if was_timed]
+    assert len(sent) == 46
+    assert sorted(timed) == ["a", "a", "a", "b", "b", "b"]
+    assert (len(results["a"]), len(results["b"])) == (3, 3)
