@@ -10,6 +10,7 @@ from aiohttp import web
 from bench import latency
 from bench.__main__ import _latency_section
 from bench.latency import paired_range
+from tests.unit.aiohttp_server import serving
 
 
 def test_a_constant_overhead_has_a_range_of_exactly_itself() -> None:
@@ -59,23 +60,14 @@ def test_a_function_alone_and_a_floor_in_front_of_litellm_get_their_over_litellm
 
 
 def test_serial_reports_every_request_sent_in_order_and_which_were_timed() -> None:
-    async def run() -> tuple[dict[str, list[float]], list[tuple[latency.Target, bool]]]:
-        async def answer(request: web.Request) -> web.Response:
-            return web.Response(text="ok")
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
-        app = web.Application()
-        app.router.add_post("/{path}", answer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        targets = [latency.Target("a", f"{url}/a", {}), latency.Target("b", f"{url}/b", {})]
-        sent: list[tuple[latency.Target, bool]] = []
-        try:
+    async def run() -> tuple[dict[str, list[float]], list[tuple[latency.Target, bool]]]:
+        async with serving("/{path}", answer) as url:
+            targets = [latency.Target("a", f"{url}/a", {}), latency.Target("b", f"{url}/b", {})]
+            sent: list[tuple[latency.Target, bool]] = []
             return await latency.serial(targets, 3, sent=sent), sent
-        finally:
-            await runner.cleanup()
 
     results, sent = asyncio.run(run())
     assert [(target.name, timed) for target, timed in sent[:40]] == [("a", False), ("b", False)] * 20

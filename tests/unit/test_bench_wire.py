@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from bench import latency, wire
+from tests.unit.aiohttp_server import serving
 
 CLIENT = ("127.0.0.1", 50000)
 RELAY = ("127.0.0.1", 8000)
@@ -172,7 +173,7 @@ def test_a_real_capture_measures_what_a_relay_holds(tmp_path: Path) -> None:
     """A relay that waits 30 ms before it calls its upstream and 20 ms before it answers: on the wire
     it held each request ~30 + ~20 ms, and a request straight to the upstream is not counted."""
 
-    async def run() -> tuple[dict[str, list[float]], dict[str, list[wire.Hold]] | str]:
+    async def run() -> tuple[dict[str, list[float]], dict[str, list[wire.Hold] | str] | str]:
         async def upstream(request: web.Request) -> web.Response:
             return web.json_response({"choices": [{"message": {"content": "hi"}}]})
 
@@ -183,32 +184,25 @@ def test_a_real_capture_measures_what_a_relay_holds(tmp_path: Path) -> None:
             await asyncio.sleep(HOLD_AFTER_MS / 1000)
             return web.Response(body=body, content_type="application/json")
 
-        runners = []
-        for handler in (upstream, relay):
-            app = web.Application()
-            app.router.add_post("/v1/chat/completions", handler)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            runners.append(runner)
-        upstream_url, relay_url = (f"http://127.0.0.1:{r.addresses[0][1]}/v1/chat/completions" for r in runners)
-        async with aiohttp.ClientSession() as session:
-            targets = [
-                latency.Target("LiteLLM", upstream_url, {}),
-                latency.Target("gateway OpenAI", relay_url, {}),
-            ]
-            try:
+        async with (
+            serving("/v1/chat/completions", upstream) as upstream_base,
+            serving("/v1/chat/completions", relay) as relay_base,
+        ):
+            upstream_url = f"{upstream_base}/v1/chat/completions"
+            async with aiohttp.ClientSession() as session:
+                targets = [
+                    latency.Target("LiteLLM", upstream_url, {}),
+                    latency.Target("gateway OpenAI", f"{relay_base}/v1/chat/completions", {}),
+                ]
                 return await wire.serial_with_holds(targets, 5, upstream_url, tmp_path / "wire.pcap")
-            finally:
-                for runner in runners:
-                    await runner.cleanup()
 
     results, held = asyncio.run(run())
     assert isinstance(held, dict), held
     assert list(held) == ["gateway OpenAI"]
-    assert len(held["gateway OpenAI"]) == len(results["gateway OpenAI"]) == 5
-    for hold in held["gateway OpenAI"]:
+    holds = held["gateway OpenAI"]
+    assert not isinstance(holds, str), holds
+    assert len(holds) == len(results["gateway OpenAI"]) == 5
+    for hold in holds:
         assert HOLD_BEFORE_MS <= hold.before < HOLD_BEFORE_MS + 25
         assert HOLD_AFTER_MS <= hold.after_last < HOLD_AFTER_MS + 25
 
