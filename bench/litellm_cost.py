@@ -91,10 +91,12 @@ _CLOUD: dict[str, Any] = yaml.safe_load(CLOUD_CONFIG.read_text())
 NO_HEAP_FREEZE = {"LITELLM_WORKER_STARTUP_HOOKS": ""}
 WITHOUT_HEAP_FREEZE = Variant("shipped without the workers' heap freeze", env=NO_HEAP_FREEZE)
 
+# No spend logs and no spend or budget updates (the floor below; budgets go unenforced).
+NO_SPEND_BOOKKEEPING = {"disable_spend_logs": True, "disable_spend_updates": True}
+
 # Everything issue 17 changed undone at once (as LiteLLM ran before it); the log level and the HTTP
 # parser undone alone (the routing's and the prices' own rows: README, from an earlier run); then
 # what was measured and not adopted, and the cost of a product key's limits with and without Redis.
-NO_SPEND_BOOKKEEPING = {"disable_spend_logs": True, "disable_spend_updates": True}
 PREVIOUS_ROUTING = {"routing_strategy": "usage-based-routing-v2", "enable_pre_call_checks": True}
 LITELLM_VARIANTS = (
     Variant("shipped (config.yaml, template.yaml, image)"),
