@@ -1,4 +1,4 @@
-"""Section 1d: each relay's own time on the wire, request by request, LiteLLM's time left out.
+"""Sections 1d and 2b: each relay's own time on the wire, request by request, LiteLLM's left out.
 
 A p99 "over LiteLLM" is the difference of two tails measured on different requests, and LiteLLM's
 tail (its spend writers, its roll-ups) is ~10x the size of what a relay adds: at 2,000 rounds its
@@ -37,13 +37,18 @@ from pathlib import Path
 from bench import latency
 
 __all__ = [
+    "RELAYS",
     "Capture",
     "Exchange",
     "Hold",
     "Segment",
+    "by_target",
     "capture",
+    "dropped_by_kernel",
     "exchanges",
     "holds",
+    "is_relay",
+    "port_of",
     "segments",
     "serial_with_holds",
     "table",
