@@ -273,7 +273,7 @@ def _only_over_litellm(rounds: int) -> int:
         # The function alone and the floors, in front of LiteLLM too: section 1d's holds of each.
         relays = relay.start(stack.gateway_process(), stack.litellm, str(stack.data_dir / "logs"))
         whole = latency.targets(stack.fake, stack.litellm, stack.gateway, key, upstream=theirs)
-        whole += relay.in_front_of_litellm(relays, key)
+        whole += relay.in_front_of_litellm(relays, stack.litellm, key)
         asyncio.run(latency.check_answers(whole))
         serial, held = asyncio.run(wire.serial_with_holds(whole, rounds, stack.litellm, stack.data_dir / "wire-1.pcap"))
         lines, _ = _latency_section(f"1. Request latency, serial (c=1, {rounds} rounds, interleaved)", serial)

@@ -117,11 +117,9 @@ def start(gateway: psutil.Process, fake_url: str, logs_dir: str, baseline: str |
     try:
         for name, (argv, cwd, child_env) in commands.items():
             children.append(spawn(f"relay-{name}", argv, child_env, REPO_ROOT / logs_dir, cwd=cwd))
-        for child, port in zip(children, ports.values(), strict=True):
+        for child, (name, port) in zip(children, ports.items(), strict=True):
             # The splice's /health is the upstream's: LiteLLM's asks for a key, so any answer will do.
-            if not wait_http(
-                f"http://127.0.0.1:{port}/health", 120, child.alive, any_status=child.name == "relay-splice"
-            ):
+            if not wait_http(f"http://127.0.0.1:{port}/health", 120, child.alive, any_status=name == "splice"):
                 raise RuntimeError(f"{child.name} did not start:\n{child.relevant_lines()}")
     except BaseException:
         for child in children:
@@ -159,20 +157,12 @@ def targets(relay: RelayProcesses, fake_url: str, key: str, *, stream: bool = Fa
     return found
 
 
-def in_front_of_litellm(relay: RelayProcesses, key: str) -> list[latency.Target]:
-    """The function alone (as Lambda runs it, no stand-in) and both floors, started with LiteLLM as
-    their upstream (``start(..., litellm_url, ...)``), for section 1d's holds: what a relay in that
-    seat holds a request on this machine whatever its code (the splice), with a server and client
-    (the bare relay), and with our app (the function)."""
-    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    chat = f"{relay.openai}/v1/chat/completions"
-    return [
-        latency.Target("function OpenAI (as Lambda runs it)", chat, latency.CHAT, auth),
-        latency.Target(
-            "function OpenAI (as Lambda runs it), not sampled", chat, latency.CHAT, {**auth, **latency.NOT_SAMPLED}
-        ),
-        *(latency.Target(name, f"{url}/v1/chat/completions", latency.CHAT, auth) for name, url in relay.floors.items()),
-    ]
+def in_front_of_litellm(relay: RelayProcesses, litellm_url: str, key: str) -> list[latency.Target]:
+    """The function alone (as Lambda runs it, no stand-in) on the OpenAI route and both floors,
+    started with LiteLLM as their upstream (``start(..., litellm_url, ...)``), for section 1d's
+    holds: what a relay in that seat holds a request on this machine whatever its code (the
+    splice), with a server and client (the bare relay), and with our app (the function)."""
+    return [t for t in targets(relay, litellm_url, key) if t.name.startswith(("function OpenAI", "floor"))]
 
 
 async def measure(relay: RelayProcesses, fake_url: str, key: str, rounds: int) -> dict[str, dict[str, list[float]]]:

@@ -238,20 +238,20 @@ def unavailable() -> str | None:
 
 @dataclass
 class Capture:
-    """A finished capture: its segments, and the packets the kernel dropped (a figure from a capture
-    that dropped any is not shown)."""
+    """A capture: once finished, its segments and the packets the kernel dropped (a figure from a
+    capture that dropped any is not shown)."""
 
-    found: list[Segment]
-    dropped: int
+    found: list[Segment] = field(default_factory=list)
+    dropped: int = 0
 
     def exchanges(self, port: int) -> list[Exchange]:
         return exchanges(self.found, port)
 
 
 @contextmanager
-def capture(ports: Sequence[int], path: Path) -> Iterator[list[Capture]]:
+def capture(ports: Sequence[int], path: Path) -> Iterator[Capture]:
     """tcpdump on loopback for the TCP ``ports`` into ``path``, from before the block runs until
-    after it; the Capture is in the yielded list once the block is done (tcpdump flushed and
+    after it; the yielded Capture is filled in once the block is done (tcpdump flushed and
     stopped). The file stays, for a closer look."""
     with socket.create_server(("127.0.0.1", 0)) as marker:
         rule = " or ".join(f"tcp port {port}" for port in (*ports, marker.getsockname()[1]))
@@ -263,7 +263,7 @@ def capture(ports: Sequence[int], path: Path) -> Iterator[list[Capture]]:
         if "listening on" not in started:
             process.kill()
             raise RuntimeError(f"tcpdump did not start: {started.strip()} {process.stderr.read().strip()}")
-        result: list[Capture] = []
+        result = Capture()
         try:
             yield result
             _mark_the_end(marker, path)
@@ -271,7 +271,7 @@ def capture(ports: Sequence[int], path: Path) -> Iterator[list[Capture]]:
             process.send_signal(signal.SIGINT)
             summary = process.stderr.read()
             process.wait(timeout=60)
-    result.append(Capture(segments(path.read_bytes()), dropped_by_kernel(summary)))
+    result.found, result.dropped = segments(path.read_bytes()), dropped_by_kernel(summary)
 
 
 def dropped_by_kernel(summary: str) -> int:
@@ -332,14 +332,14 @@ async def serial_with_holds(
     litellm_port = port_of(litellm_url)
     with capture([litellm_port, *relays], pcap) as done:
         results = await latency.serial(all_targets, rounds, timed, headers, sent)
-    if done[0].dropped:
-        return results, f"the capture dropped {done[0].dropped} packets"
-    upstream = done[0].exchanges(litellm_port)
+    if done.dropped:
+        return results, f"the capture dropped {done.dropped} packets"
+    upstream = done.exchanges(litellm_port)
     named: dict[str, list[Hold] | str] = {}
     for port in relays:
         sequence = [(target.name, was_timed) for target, was_timed in sent if port_of(target.url) == port]
         try:
-            named.update(by_target(done[0].exchanges(port), upstream, sequence))
+            named.update(by_target(done.exchanges(port), upstream, sequence))
         except ValueError as exc:  # one relay's odd exchange (a retry, an error) leaves the others' figures
             named.update(dict.fromkeys((name for name, _ in sequence), str(exc)))
     return results, {t.name: named[t.name] for t in all_targets if t.name in named}  # in the targets' order
